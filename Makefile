@@ -1,0 +1,53 @@
+# Everyday commands. `make demo` and `make test` set up everything they need themselves.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+export LOYALTY_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: install demo test test-fast lint format dev bench clean lock
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+
+# Installs the locked dependencies, the package itself, and prepares the dbt manifest.
+install: $(VENV)/.installed
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
+	@touch $@
+
+## The main job: generate the demo sources, materialise every partition through Dagster, publish.
+demo: install
+	$(BIN)/loyalty-pipeline demo
+
+## The test suite, with the services it needs (PostgreSQL).
+test: install
+	LOYALTY_TEST_POSTGRES_URL=$$(bash scripts/start-postgres.sh) $(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not postgres"
+
+lint: install
+	$(BIN)/ruff check loyalty_pipeline tests bench
+	$(BIN)/ruff format --check loyalty_pipeline tests bench
+
+format: install
+	$(BIN)/ruff format loyalty_pipeline tests bench
+	$(BIN)/ruff check --fix loyalty_pipeline tests bench
+
+## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`.
+dev: install
+	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## Regenerate requirements.lock from pyproject.toml.
+lock: $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs

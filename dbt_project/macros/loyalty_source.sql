@@ -1,0 +1,23 @@
+{#
+    A source table, or an empty relation of the same columns when its source system is
+    switched off (var disabled_sources): downstream KPIs are then absent, never an error.
+#}
+{% macro loyalty_source(source_name, table_name) %}
+    {%- if source_name in var('disabled_sources', []) -%}
+        ({{ empty_source(source_name, table_name) }})
+    {%- else -%}
+        {{ source(source_name, table_name) }}
+    {%- endif -%}
+{% endmacro %}
+
+{% macro empty_source(source_name, table_name) %}
+    {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name) | first -%}
+    select
+    {%- for column in node.columns.values() %}
+        cast(null as {{ column.data_type }}) as {{ column.name }},
+    {%- endfor %}
+        cast(null as date) as _partition_date,
+        cast(null as {{ dbt.type_timestamp() }}) as _extracted_at
+    where 1 = 0
+{% endmacro %}

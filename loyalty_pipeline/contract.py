@@ -1,0 +1,89 @@
+"""The source contract, as the dbt sources declare it.
+
+`dbt_project/models/staging/*/_*__sources.yml` is the one machine-readable copy of
+`source-contract.md`: dbt documents and reads the raw tables from it, and the extract
+assets check every delivery against it. Reading it here keeps the two from drifting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+ColumnType = Literal["varchar", "timestamp", "decimal", "integer", "boolean", "date"]
+Delivery = Literal["updated_at", "with_parent", "file_day"]
+
+
+@dataclass(frozen=True)
+class ContractColumn:
+    name: str
+    type: ColumnType
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class ContractTable:
+    """One source table of the contract, with how it is delivered."""
+
+    source: str
+    name: str
+    columns: tuple[ContractColumn, ...]
+    primary_key: tuple[str, ...]
+    delivery: Delivery
+    parent: str | None = None
+    parent_key: tuple[str, ...] = ()
+    landing_path: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+def _column_type(data_type: str) -> ColumnType:
+    base = data_type.split("(")[0].strip().lower()
+    if base not in ("varchar", "timestamp", "decimal", "integer", "boolean", "date"):
+        raise ValueError(f"contract column type {data_type!r} is not supported")
+    return base  # type: ignore[return-value]
+
+
+def _table(source: str, table: dict) -> ContractTable:
+    loyalty = table["meta"]["loyalty"]
+    columns = tuple(
+        ContractColumn(
+            name=column["name"],
+            type=_column_type(column["data_type"]),
+            nullable=bool(column.get("meta", {}).get("nullable", False)),
+        )
+        for column in table["columns"]
+    )
+    return ContractTable(
+        source=source,
+        name=table["name"],
+        columns=columns,
+        primary_key=tuple(loyalty["primary_key"]),
+        delivery=loyalty["delivery"],
+        parent=loyalty.get("parent"),
+        parent_key=tuple(loyalty.get("parent_key", ())),
+        landing_path=loyalty.get("landing_path"),
+    )
+
+
+@cache
+def load_contract(dbt_project_dir: Path) -> tuple[ContractTable, ...]:
+    """Every source table declared in the dbt project's staging source files."""
+    tables: list[ContractTable] = []
+    for path in sorted((dbt_project_dir / "models" / "staging").glob("*/_*__sources.yml")):
+        document = yaml.safe_load(path.read_text())
+        for source in document["sources"]:
+            tables.extend(_table(source["name"], table) for table in source["tables"])
+    if not tables:
+        raise FileNotFoundError(f"no dbt source files found under {dbt_project_dir}/models/staging")
+    return tuple(tables)

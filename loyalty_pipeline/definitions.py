@@ -1,0 +1,63 @@
+"""The Dagster code location: assembles the assets of each concern and binds resources."""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from loyalty_pipeline.contract import load_contract
+from loyalty_pipeline.jobs import loyalty_daily_job
+from loyalty_pipeline.partitions import daily_partitions
+from loyalty_pipeline.resources import LandingZone, RawStore, ShopDatabase, Warehouse
+from loyalty_pipeline.settings import Settings
+from loyalty_pipeline.sources.landing import landing_assets
+from loyalty_pipeline.sources.shop import shop_assets
+from loyalty_pipeline.transform import build_dbt_assets, dbt_executable, dbt_project
+
+
+# Single-run backfills of partition ranges are what keeps a 180-day backfill to a few runs.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def _secret_or_value(name: str, value: str, explicitly_set: bool) -> str | dg.EnvVar:
+    # An EnvVar keeps a URL that may hold a password out of the UI and the run config.
+    return dg.EnvVar(name) if explicitly_set else value
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every asset, job and resource of the pipeline for these settings."""
+    partitions_def = daily_partitions(settings.start_date, settings.timezone)
+    tables = [table for table in load_contract(settings.dbt_project_dir) if settings.is_enabled(table.source)]
+    project = dbt_project(settings.dbt_project_dir)
+    assets = [
+        *shop_assets([table for table in tables if table.source == "shop"], partitions_def),
+        *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
+        build_dbt_assets(project, partitions_def),
+    ]
+    data_dir = str(settings.data_dir)
+    return dg.Definitions(
+        assets=assets,
+        jobs=[loyalty_daily_job(partitions_def)],
+        resources={
+            "shop_db": ShopDatabase(
+                url=_secret_or_value("LOYALTY_SHOP_DB_URL", settings.resolved_shop_db_url, bool(settings.shop_db_url))
+            ),
+            "landing_zone": LandingZone(base_url=settings.resolved_landing_dir),
+            "raw_store": RawStore(data_dir=data_dir),
+            "warehouse": Warehouse(
+                data_dir=data_dir,
+                lookback_days=settings.lookback_days,
+                timezone=settings.timezone,
+                disabled_sources=sorted(settings.disabled_sources),
+            ),
+            "dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable()),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev -w workspace.yaml`: settings come from the environment."""
+    return build_definitions(Settings.from_env())

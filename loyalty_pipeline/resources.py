@@ -1,0 +1,93 @@
+"""Typed resources: how the code reaches source systems, the raw store and the warehouse."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password masked, fit for logs, metadata and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+class ShopDatabase(dg.ConfigurableResource):
+    """The shop's SQL database, reached through any SQLAlchemy URL."""
+
+    url: str
+
+    def create_engine(self) -> sa.Engine:
+        return sa.create_engine(self.url)
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Where exported files land: a local folder or any fsspec URL (s3://, gcs://, ...)."""
+
+    base_url: str
+
+
+class RawStore(dg.ConfigurableResource):
+    """Extracted raw data: one Parquet file per source table and partition day."""
+
+    data_dir: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir) / "raw"
+
+    def table_dir(self, source: str, table: str) -> Path:
+        return self.root / source / table
+
+    def partition_path(self, source: str, table: str, partition_key: str) -> Path:
+        return self.table_dir(source, table) / f"{partition_key}.parquet"
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The dbt-built warehouse and the variables every dbt invocation receives."""
+
+    data_dir: str
+    lookback_days: int = 35
+    timezone: str = "UTC"
+    disabled_sources: list[str] = []
+
+    def dbt_vars(self, min_date: str, max_date: str) -> dict[str, object]:
+        """dbt `--vars` for a run over the partitions min_date..max_date (inclusive)."""
+        return {
+            "min_date": min_date,
+            "max_date": max_date,
+            "lookback_days": self.lookback_days,
+            "reporting_timezone": self.timezone,
+            "disabled_sources": sorted(self.disabled_sources),
+        }
+
+    @contextmanager
+    def dbt_environment(self) -> Iterator[None]:
+        """Expose the data folder to the dbt subprocess, which reads it in profiles and sources.
+
+        dagster-dbt hands its own environment to dbt, so the absolute data folder is set
+        for the duration of the invocation; relative paths would resolve against the dbt
+        project folder instead of the user's.
+        """
+        Path(self.data_dir, "warehouse").mkdir(parents=True, exist_ok=True)
+        previous = os.environ.get("LOYALTY_DATA_DIR")
+        os.environ["LOYALTY_DATA_DIR"] = str(Path(self.data_dir).resolve())
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("LOYALTY_DATA_DIR", None)
+            else:
+                os.environ["LOYALTY_DATA_DIR"] = previous

@@ -1,0 +1,109 @@
+"""Deployment settings, read once from environment variables.
+
+Every setting the pipeline has comes through here, so that a deployment is described by
+its environment (see `.env.example`) and tests can build settings for a temporary folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+SOURCE_SYSTEMS = ("shop", "web_analytics", "survey_tool", "back_office")
+
+# The dbt project ships beside the package in this repository; a deployment that installs
+# the package elsewhere points LOYALTY_DBT_PROJECT_DIR at its copy.
+REPOSITORY_DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+
+DEFAULT_START_DATE = dt.date(2026, 1, 1)
+DEFAULT_LOOKBACK_DAYS = 35
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the pipeline reads and writes, and how it reports."""
+
+    data_dir: Path
+    shop_db_url: str | None = None
+    landing_dir: str | None = None
+    start_date: dt.date = DEFAULT_START_DATE
+    timezone: str = "UTC"
+    currency: str = "EUR"
+    disabled_sources: frozenset[str] = field(default_factory=frozenset)
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    dbt_project_dir: Path = REPOSITORY_DBT_PROJECT_DIR
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        object.__setattr__(self, "dbt_project_dir", Path(self.dbt_project_dir).resolve())
+        try:
+            ZoneInfo(self.timezone)
+        except Exception as error:
+            raise SettingsError(f"LOYALTY_TIMEZONE={self.timezone!r} is not an IANA time zone") from error
+        unknown = self.disabled_sources - set(SOURCE_SYSTEMS)
+        if unknown:
+            raise SettingsError(
+                f"LOYALTY_DISABLED_SOURCES names unknown source systems {sorted(unknown)}; "
+                f"known: {', '.join(SOURCE_SYSTEMS)}"
+            )
+        if self.lookback_days < 0:
+            raise SettingsError("LOYALTY_LOOKBACK_DAYS must be >= 0")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `LOYALTY_*` environment variables, with documented defaults."""
+        env = os.environ if environ is None else environ
+        disabled = {name.strip() for name in env.get("LOYALTY_DISABLED_SOURCES", "").split(",")}
+        try:
+            start_date = dt.date.fromisoformat(env.get("LOYALTY_START_DATE", DEFAULT_START_DATE.isoformat()))
+        except ValueError as error:
+            raise SettingsError(f"LOYALTY_START_DATE must be a date YYYY-MM-DD: {error}") from error
+        return cls(
+            data_dir=Path(env.get("LOYALTY_DATA_DIR", "data")),
+            shop_db_url=env.get("LOYALTY_SHOP_DB_URL") or None,
+            landing_dir=env.get("LOYALTY_LANDING_DIR") or None,
+            start_date=start_date,
+            timezone=env.get("LOYALTY_TIMEZONE", "UTC"),
+            currency=env.get("LOYALTY_CURRENCY", "EUR"),
+            disabled_sources=frozenset(disabled - {""}),
+            lookback_days=int(env.get("LOYALTY_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
+            dbt_project_dir=Path(env.get("LOYALTY_DBT_PROJECT_DIR", REPOSITORY_DBT_PROJECT_DIR)),
+        )
+
+    @property
+    def demo_sources_dir(self) -> Path:
+        """Where `loyalty-pipeline demo` writes the generated source systems."""
+        return self.data_dir / "sources"
+
+    @property
+    def resolved_shop_db_url(self) -> str:
+        return self.shop_db_url or f"sqlite:///{self.demo_sources_dir / 'shop.sqlite'}"
+
+    @property
+    def resolved_landing_dir(self) -> str:
+        return self.landing_dir or str(self.demo_sources_dir / "landing")
+
+    @property
+    def raw_dir(self) -> Path:
+        """Extracted raw data: one Parquet file per source table and partition day."""
+        return self.data_dir / "raw"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file dbt builds; only the dbt step writes it."""
+        return self.data_dir / "warehouse" / "loyalty.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+    def is_enabled(self, source_system: str) -> bool:
+        return source_system not in self.disabled_sources

@@ -1,0 +1,1 @@
+"""Extraction of the contract's source systems into the raw store."""

@@ -1,0 +1,69 @@
+"""Shared fixtures: settings in a temporary folder, generated sources, a prepared dbt manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from loyalty_pipeline.generator import GeneratorConfig, generate
+from loyalty_pipeline.transform import prepare_dbt_manifest
+from loyalty_pipeline.settings import Settings
+
+SMALL = GeneratorConfig(customers=300, days=21, seed=7, start=dt.date(2026, 1, 1))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> None:
+    """Dagster reads the dbt graph from the manifest that `dbt parse` writes."""
+    prepare_dbt_manifest(Settings.from_env({}).dbt_project_dir)
+
+
+@pytest.fixture(scope="session")
+def small_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sources generated once for the session; tests that change them copy them first."""
+    out = tmp_path_factory.mktemp("sources")
+    generate(SMALL, out)
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path: Path, small_sources: Path) -> Settings:
+    """Settings for a fresh data folder reading the small generated sources."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        shop_db_url=f"sqlite:///{small_sources / 'shop.sqlite'}",
+        landing_dir=str(small_sources / "landing"),
+        start_date=SMALL.start,
+    )
+
+
+@pytest.fixture
+def private_settings(settings: Settings, tmp_path: Path, small_sources: Path) -> Settings:
+    """Settings reading a private copy of the sources, which the test may change."""
+    copy = tmp_path / "sources"
+    shutil.copytree(small_sources, copy)
+    return dataclasses.replace(
+        settings, shop_db_url=f"sqlite:///{copy / 'shop.sqlite'}", landing_dir=str(copy / "landing")
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database, started by `make test` (scripts/start-postgres.sh)."""
+    url = os.environ.get("LOYALTY_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("LOYALTY_TEST_POSTGRES_URL is not set: CI must run `make test`, which starts PostgreSQL")
+        pytest.skip("LOYALTY_TEST_POSTGRES_URL is not set (make test starts PostgreSQL and sets it)")
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        connection.execute(sa.text("select 1"))
+    engine.dispose()
+    yield url

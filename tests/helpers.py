@@ -1,0 +1,53 @@
+"""Small helpers the tests share: run assets through Dagster, read the raw store and warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from loyalty_pipeline.definitions import build_definitions
+from loyalty_pipeline.settings import Settings
+
+
+def materialize_extract(settings: Settings, partition_key: str, keys: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    """Materialise extract assets (all, or those named "source/table") for one partition."""
+    defs = build_definitions(settings)
+    assets = [
+        asset
+        for asset in defs.assets
+        if isinstance(asset, dg.AssetsDefinition)
+        and len(asset.keys) == 1
+        and (keys is None or asset.key.to_user_string() in keys)
+        and asset.key.path[0] in ("shop", "web_analytics", "survey_tool", "back_office")
+    ]
+    return dg.materialize(assets, resources=defs.resources, partition_key=partition_key, raise_on_error=False)
+
+
+def raw_rows(settings: Settings, source: str, table: str, where: str = "true") -> list[tuple]:
+    """Rows of the raw store for one table, every partition."""
+    pattern = settings.raw_dir / source / table / "*.parquet"
+    with duckdb.connect() as connection:
+        return connection.execute(f"select * from read_parquet('{pattern}', union_by_name = true) where {where}").fetchall()
+
+
+def warehouse_query(settings: Settings, sql: str) -> list[tuple]:
+    """Query the dbt-built warehouse read-only."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The error messages of the run's failed steps, joined."""
+    failures = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return "\n".join(event.step_failure_data.error.message for event in failures)
+
+
+def day(start: dt.date, offset: int) -> dt.date:
+    return start + dt.timedelta(days=offset)
+
+
+def landing_file(landing_dir: str, folder: str, partition: dt.date, extension: str = "csv") -> Path:
+    return Path(landing_dir) / folder / f"{partition.isoformat()}.{extension}"

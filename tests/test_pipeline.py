@@ -1,0 +1,135 @@
+"""The `loyalty-pipeline run` command end to end: Dagster runs over a range, dbt staging, re-runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from loyalty_pipeline import cli
+from loyalty_pipeline.definitions import build_definitions
+from loyalty_pipeline.runner import dagster_instance, run_range
+from loyalty_pipeline.settings import Settings
+from tests.conftest import SMALL
+from tests.helpers import day, landing_file, raw_rows, warehouse_query
+
+STAGING_KEYS = {
+    "stg_shop__customers": ("shop", "customers", "customer_id"),
+    "stg_shop__orders": ("shop", "orders", "order_id"),
+    "stg_shop__order_items": ("shop", "order_items", "order_id || '-' || line_number"),
+    "stg_shop__subscription_periods": ("shop", "subscription_periods", "subscription_period_id"),
+    "stg_web_analytics__sessions": ("web_analytics", "sessions", "session_id"),
+    "stg_survey_tool__survey_responses": ("survey_tool", "survey_responses", "response_id"),
+    "stg_back_office__support_tickets": ("back_office", "support_tickets", "ticket_id"),
+    "stg_back_office__marketing_spend": ("back_office", "marketing_spend", "spend_date || program || channel"),
+}
+
+
+def _environment(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("LOYALTY_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LOYALTY_SHOP_DB_URL", settings.resolved_shop_db_url)
+    monkeypatch.setenv("LOYALTY_LANDING_DIR", settings.resolved_landing_dir)
+    monkeypatch.setenv("LOYALTY_START_DATE", SMALL.start.isoformat())
+
+
+def _staging_snapshot(settings: Settings) -> dict[str, list[tuple]]:
+    return {
+        model: warehouse_query(settings, f"select * exclude (delivered_date) from {model} order by all")
+        for model in STAGING_KEYS
+    }
+
+
+def test_run_command_materialises_the_range_through_dagster(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _environment(monkeypatch, settings)
+    end = day(SMALL.start, 9)
+
+    assert cli.main(["run", "--start", SMALL.start.isoformat(), "--end", end.isoformat(), "--chunk-days", "4"]) == 0
+
+    output = capsys.readouterr().out
+    assert "[3/3] partitions" in output and "10 daily partitions" in output
+    assert str(settings.warehouse_path) in output
+    runs = dagster_instance(settings).get_runs()
+    assert len(runs) == 3 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    for model, (source, table, key) in STAGING_KEYS.items():
+        distinct = len({row[0] for row in raw_rows_keyed(settings, source, table, key)})
+        (staged,) = warehouse_query(settings, f"select count(*) from {model}")[0]
+        assert staged == distinct > 0, model
+
+
+def raw_rows_keyed(settings: Settings, source: str, table: str, key: str) -> list[tuple]:
+    import duckdb
+
+    pattern = settings.raw_dir / source / table / "*.parquet"
+    with duckdb.connect() as connection:
+        return connection.execute(f"select {key} from read_parquet('{pattern}')").fetchall()
+
+
+def test_rerunning_a_range_gives_the_same_tables(settings: Settings) -> None:
+    end = day(SMALL.start, 6)
+    run_range(settings, SMALL.start, end, echo=lambda _: None)
+    first = _staging_snapshot(settings)
+    files = sorted(path.relative_to(settings.raw_dir) for path in settings.raw_dir.rglob("*.parquet"))
+
+    run_range(settings, SMALL.start, end, chunk_days=3, echo=lambda _: None)
+
+    assert _staging_snapshot(settings) == first
+    assert sorted(path.relative_to(settings.raw_dir) for path in settings.raw_dir.rglob("*.parquet")) == files
+
+
+def test_a_switched_off_source_is_absent_not_an_error(settings: Settings) -> None:
+    without_surveys = dataclasses.replace(settings, disabled_sources=frozenset({"survey_tool"}))
+    keys = {key.to_user_string() for key in build_definitions(without_surveys).resolve_asset_graph().get_all_asset_keys()}
+    assert "survey_tool/survey_responses" not in keys
+
+    run_range(without_surveys, SMALL.start, day(SMALL.start, 2), echo=lambda _: None)
+
+    assert warehouse_query(without_surveys, "select count(*) from stg_survey_tool__survey_responses") == [(0,)]
+    assert warehouse_query(without_surveys, "select count(*) from stg_shop__orders")[0][0] > 0
+
+
+def test_a_failed_run_exits_non_zero_naming_source_partition_and_column(
+    private_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _environment(monkeypatch, private_settings)
+    broken_day = day(SMALL.start, 1)
+    path = landing_file(private_settings.resolved_landing_dir, "sessions", broken_day, "parquet")
+    pd.read_parquet(path).drop(columns=["device"]).to_parquet(path)
+
+    code = cli.main(["run", "--start", SMALL.start.isoformat(), "--end", broken_day.isoformat()])
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "web_analytics.sessions" in error and f"partition {broken_day}" in error and "'device'" in error
+
+
+def test_raw_keeps_every_delivered_ticket_version(settings: Settings) -> None:
+    run_range(settings, SMALL.start, day(SMALL.start, 9), echo=lambda _: None)
+    versions = raw_rows(settings, "back_office", "support_tickets")
+    ticket_ids = [row[0] for row in versions]
+    assert len(ticket_ids) > len(set(ticket_ids)), "re-delivered tickets keep both versions in raw"
+    (staged,) = warehouse_query(settings, "select count(*) from stg_back_office__support_tickets")[0]
+    assert staged == len(set(ticket_ids))
+
+
+def test_settings_from_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "LOYALTY_DATA_DIR": str(tmp_path),
+            "LOYALTY_START_DATE": "2025-03-01",
+            "LOYALTY_TIMEZONE": "Europe/Berlin",
+            "LOYALTY_DISABLED_SOURCES": "survey_tool, back_office",
+        }
+    )
+    assert settings.data_dir == tmp_path.resolve()
+    assert settings.resolved_shop_db_url == f"sqlite:///{tmp_path.resolve() / 'sources' / 'shop.sqlite'}"
+    assert settings.disabled_sources == {"survey_tool", "back_office"}
+    with pytest.raises(ValueError, match="LOYALTY_TIMEZONE"):
+        Settings.from_env({"LOYALTY_TIMEZONE": "Mars/Olympus"})
+    with pytest.raises(ValueError, match="unknown source systems"):
+        Settings.from_env({"LOYALTY_DISABLED_SOURCES": "crm"})
