@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from loyalty_pipeline.errors import PipelineError
 from loyalty_pipeline.generator import GeneratorConfig, generate
-from loyalty_pipeline.runner import RunFailedError, raw_row_counts, run_range
-from loyalty_pipeline.transform import prepare_dbt_manifest
-from loyalty_pipeline.settings import Settings, SettingsError
+from loyalty_pipeline.settings import Settings
 
 DEMO = GeneratorConfig()
 
@@ -25,8 +24,12 @@ def _date(text: str) -> dt.date:
 
 
 def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: float, run_count: int) -> None:
-    print(f"\nDone: {(end - start).days + 1} daily partitions ({start} .. {end}) in {run_count} Dagster run(s), "
-          f"{seconds:.0f}s.")
+    from loyalty_pipeline.runner import raw_row_counts
+
+    print(
+        f"\nDone: {(end - start).days + 1} daily partitions ({start} .. {end}) in {run_count} Dagster run(s), "
+        f"{seconds:.0f}s."
+    )
     print("Rows extracted per source table:")
     for table, count in raw_row_counts(settings, start, end).items():
         print(f"  {table:<32} {count:>10,}")
@@ -47,6 +50,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # Dagster and dbt take seconds to import: only the commands that run them pay for it.
+    from loyalty_pipeline.runner import run_range
+    from loyalty_pipeline.transform import prepare_dbt_manifest
+
     settings = Settings.from_env()
     prepare_dbt_manifest(settings.dbt_project_dir)
     print(f"Materialising partitions {args.start} .. {args.end} through Dagster")
@@ -56,12 +63,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from loyalty_pipeline.runner import run_range
+    from loyalty_pipeline.transform import prepare_dbt_manifest
+
     began = time.monotonic()
     # The demo reads the sources it generates, whatever LOYALTY_SHOP_DB_URL / LOYALTY_LANDING_DIR say.
-    settings = dataclasses.replace(Settings.from_env(), shop_db_url=None, landing_dir=None)
+    settings = dataclasses.replace(Settings.from_env(), shop_db_url=None, landing_dir=None, shop_db_url_env_var=None)
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=args.seed, start=settings.start_date)
-    print(f"[1/3] Generating demo sources: {config.customers:,} customers over {config.days} days "
-          f"from {config.start} into {settings.demo_sources_dir}")
+    print(
+        f"[1/3] Generating demo sources: {config.customers:,} customers over {config.days} days "
+        f"from {config.start} into {settings.demo_sources_dir}"
+    )
     generate(config, settings.demo_sources_dir)
     print("[2/3] Preparing the dbt manifest (dbt parse)")
     prepare_dbt_manifest(settings.dbt_project_dir)
@@ -104,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (RunFailedError, SettingsError, ValueError) as error:
+    except (PipelineError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

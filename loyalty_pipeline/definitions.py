@@ -16,14 +16,8 @@ from loyalty_pipeline.sources.landing import landing_assets
 from loyalty_pipeline.sources.shop import shop_assets
 from loyalty_pipeline.transform import build_dbt_assets, dbt_executable, dbt_project
 
-
 # Single-run backfills of partition ranges are what keeps a 180-day backfill to a few runs.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
-
-def _secret_or_value(name: str, value: str, explicitly_set: bool) -> str | dg.EnvVar:
-    # An EnvVar keeps a URL that may hold a password out of the UI and the run config.
-    return dg.EnvVar(name) if explicitly_set else value
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -42,12 +36,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[loyalty_daily_job(partitions_def)],
         resources={
             "shop_db": ShopDatabase(
-                url=_secret_or_value("LOYALTY_SHOP_DB_URL", settings.resolved_shop_db_url, bool(settings.shop_db_url))
+                url=dg.EnvVar(settings.shop_db_url_env_var)
+                if settings.shop_db_url_env_var
+                else settings.resolved_shop_db_url
             ),
             "landing_zone": LandingZone(base_url=settings.resolved_landing_dir),
             "raw_store": RawStore(data_dir=data_dir),
             "warehouse": Warehouse(
                 data_dir=data_dir,
+                start_date=settings.start_date.isoformat(),
                 lookback_days=settings.lookback_days,
                 timezone=settings.timezone,
                 disabled_sources=sorted(settings.disabled_sources),

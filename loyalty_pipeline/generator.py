@@ -26,6 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from loyalty_pipeline.contract import load_contract
+from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR
+
 __all__ = [
     "CATALOGUE",
     "CONTRACT_COLUMNS",
@@ -47,56 +50,18 @@ NEVER = np.iinfo(np.int64).max
 # Contract
 # --------------------------------------------------------------------------------------
 
-CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "customer_id", "created_at", "country", "acquisition_channel", "segment",
-        "account_manager", "updated_at",
-    ),
-    "products": (
-        "product_id", "name", "product_line", "tier", "is_subscription", "billing_period",
-        "list_price", "unit_cost", "updated_at",
-    ),
-    "orders": (
-        "order_id", "customer_id", "session_id", "ordered_at", "status", "refunded_at",
-        "updated_at",
-    ),
-    "order_items": (
-        "order_id", "line_number", "product_id", "quantity", "unit_price", "unit_cost",
-        "discount_amount",
-    ),
-    "subscription_periods": (
-        "subscription_period_id", "subscription_id", "customer_id", "product_id",
-        "started_at", "ended_at", "billing_period", "price", "updated_at",
-    ),
-    "sessions": (
-        "session_id", "visitor_id", "customer_id", "started_at", "ended_at", "channel",
-        "device", "pageviews", "added_to_cart", "started_checkout",
-    ),
-    "survey_responses": (
-        "response_id", "submission_id", "customer_id", "survey", "question", "score",
-        "responded_at", "ticket_id", "comment",
-    ),
-    "support_tickets": (
-        "ticket_id", "customer_id", "opened_at", "resolved_at", "channel", "handling_cost",
-        "updated_at",
-    ),
-    "marketing_spend": ("spend_date", "program", "channel", "amount"),
-}
-SHOP_TABLES = ("customers", "products", "orders", "order_items", "subscription_periods")
-# Landing-zone folder and file format of each file-based source.
+# The columns, keys and landing folders come from the source contract as the dbt sources
+# declare it, so the generator cannot drift from what extraction checks.
+_CONTRACT = {table.name: table for table in load_contract(REPOSITORY_DBT_PROJECT_DIR)}
+CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {name: tuple(table.column_names) for name, table in _CONTRACT.items()}
+SHOP_TABLES = tuple(name for name, table in _CONTRACT.items() if table.source == "shop")
+# Landing-zone folder and file format of each file-based source (sessions as Parquet, the others CSV).
 LANDING_FOLDERS: dict[str, tuple[str, str]] = {
-    "sessions": ("sessions", "parquet"),
-    "survey_responses": ("surveys", "csv"),
-    "support_tickets": ("support_tickets", "csv"),
-    "marketing_spend": ("marketing_spend", "csv"),
+    name: (table.landing_path, "parquet" if name == "sessions" else "csv")
+    for name, table in _CONTRACT.items()
+    if table.landing_path
 }
-_PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "customers": ("customer_id",),
-    "products": ("product_id",),
-    "orders": ("order_id",),
-    "order_items": ("order_id", "line_number"),
-    "subscription_periods": ("subscription_period_id",),
-}
+_PRIMARY_KEYS: dict[str, tuple[str, ...]] = {name: _CONTRACT[name].primary_key for name in SHOP_TABLES}
 
 # --------------------------------------------------------------------------------------
 # Vocabulary and behaviour parameters
@@ -114,7 +79,11 @@ DEVICES = ("desktop", "mobile", "tablet")
 DEVICE_WEIGHTS = (0.48, 0.43, 0.09)
 SEGMENTS = ("consumer", "business")
 ACCOUNT_MANAGERS = (
-    "Anna Becker", "Louis Martin", "Sanne de Vries", "James Carter", "Lucia Garcia",
+    "Anna Becker",
+    "Louis Martin",
+    "Sanne de Vries",
+    "James Carter",
+    "Lucia Garcia",
     "Marco Rossi",
 )
 ORDER_STATUSES = ("completed", "refunded", "cancelled")
@@ -124,8 +93,12 @@ TICKET_CHANNEL_WEIGHTS = (0.45, 0.35, 0.20)
 HANDLING_COST = (4.0, 7.0, 12.0)  # mean cost to serve one ticket, per ticket channel
 SURVEYS = ("nps", "csat", "ces", "relationship")
 QUESTIONS = (
-    "likelihood_to_recommend", "likelihood_to_switch", "likelihood_to_repurchase",
-    "overall_experience", "satisfaction", "effort",
+    "likelihood_to_recommend",
+    "likelihood_to_switch",
+    "likelihood_to_repurchase",
+    "overall_experience",
+    "satisfaction",
+    "effort",
 )
 QUESTION_SCALES: dict[str, tuple[int, int]] = {
     "likelihood_to_recommend": (0, 10),
@@ -165,10 +138,34 @@ COMMENTS = {  # free-text comments by the sentiment of the answer they come with
     ),
 }
 # Relative traffic by hour of day (UTC): quiet nights, evening peak.
-HOURLY_WEIGHTS = np.array([
-    1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 2.5, 3.0, 3.2, 3.3,
-    3.5, 3.3, 3.2, 3.3, 3.6, 4.0, 4.5, 5.0, 5.0, 4.2, 3.0, 1.8,
-])
+HOURLY_WEIGHTS = np.array(
+    [
+        1.0,
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.4,
+        0.8,
+        1.5,
+        2.5,
+        3.0,
+        3.2,
+        3.3,
+        3.5,
+        3.3,
+        3.2,
+        3.3,
+        3.6,
+        4.0,
+        4.5,
+        5.0,
+        5.0,
+        4.2,
+        3.0,
+        1.8,
+    ]
+)
 
 GROWTH = 1.5  # daily sign-ups at the end of the period are 1 + GROWTH times those at the start
 P_BUSINESS = 0.15
@@ -182,9 +179,13 @@ P_YEARLY = 0.2
 P_CHURN_MONTHLY = 0.05  # at each monthly renewal
 P_CHURN_YEARLY = 0.25  # at each yearly renewal
 P_UPGRADE = 0.03  # per subscription and month
-P_DOWNGRADE = 0.015
+P_DOWNGRADE = 0.02
+# The subscription simulation steps a week at a time: at most one renewal per step, and a
+# reactivation (at least a step after the churn) always falls into a later step.
+STEP_DAYS = 7
+STEP_SHARE_OF_MONTH = STEP_DAYS / 30.44
 P_AT_MIDNIGHT = 0.2  # plan changes at exactly 00:00:00 UTC (edge case of "MRR at end of day")
-P_REACTIVATE = 0.35
+P_REACTIVATE = 0.5
 # BG/NBD: purchase rate per day ~ Gamma(r, 1/alpha), dropout after a purchase ~ Beta(a, b).
 RATE_SHAPE, RATE_SCALE = 0.9, 1 / 45
 DROPOUT_A, DROPOUT_B = 2.0, 5.0
@@ -208,9 +209,21 @@ P_CHECKOUT = 0.35  # of non-converting sessions with a cart
 TICKETS_PER_DAY = 0.005  # per customer
 P_SLOW_RESOLUTION = 0.08
 P_TICKET_SURVEY = 0.4
-NPS_PER_DAY = 0.006  # per customer at least 30 days old
-RELATIONSHIP_PER_DAY = 0.004
+NPS_PER_DAY = 0.003  # per customer at least 30 days old
+RELATIONSHIP_PER_DAY = 0.0015
 P_COMMENT = 0.12
+# Survey answers from one latent value per submission (customer mood, ticket experience):
+# (question, intercept, slope, noise sd) on the question's scale before rounding. One latent
+# behind all relationship answers makes overall_experience correlate with the others.
+CSAT_MODEL = (("satisfaction", 3.9, 0.9, 0.5),)
+CES_MODEL = (("effort", 3.4, -1.7, 1.0),)  # lower effort is better
+NPS_MODEL = (("likelihood_to_recommend", 7.8, 1.9, 1.1),)
+RELATIONSHIP_MODEL = (
+    ("overall_experience", 7.2, 1.8, 1.2),
+    ("likelihood_to_recommend", 7.6, 1.9, 1.2),
+    ("likelihood_to_switch", 3.2, -1.6, 1.5),
+    ("likelihood_to_repurchase", 7.5, 1.6, 1.3),
+)
 
 # --------------------------------------------------------------------------------------
 # Product catalogue
@@ -348,7 +361,8 @@ def _id_array(prefix: str, numbers: np.ndarray, min_width: int) -> pa.Array:
         rest //= 10
     offsets = np.arange(numbers.size + 1, dtype=np.int64) * chars.shape[1]
     return pa.Array.from_buffers(
-        pa.large_string(), numbers.size,
+        pa.large_string(),
+        numbers.size,
         [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars))],
     )
 
@@ -368,8 +382,8 @@ def _labels(names: Sequence[str], codes: np.ndarray) -> pd.Series:
 
 def _timestamps(seconds: np.ndarray) -> pd.Series:
     """A naive UTC timestamp column from Unix seconds (NULL_TIME gives NaT)."""
-    return pd.Series(np.asarray(seconds, dtype=np.int64).astype("datetime64[s]"),
-                     dtype="datetime64[us]")
+    stamps = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]").astype("datetime64[us]")
+    return pd.Series(stamps, copy=False)
 
 
 def _money(values: np.ndarray) -> np.ndarray:
@@ -422,23 +436,15 @@ def _add_months(seconds: np.ndarray, months: np.ndarray) -> np.ndarray:
     day_of_month = (day - month.astype("datetime64[D]")).astype(np.int64)
     time_of_day = (stamp - day.astype("datetime64[s]")).astype(np.int64)
     target = month + np.asarray(months).astype("timedelta64[M]")
-    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
-        np.int64)
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
     target_day = target.astype("datetime64[D]") + np.minimum(day_of_month, length - 1)
     return target_day.astype("datetime64[s]").astype(np.int64) + time_of_day
 
 
-def _month_bounds(start: int, end: int) -> list[tuple[int, int]]:
-    """The calendar months of ``[start, end)`` as half-open second ranges, clipped to it."""
-    bounds = []
-    month = np.datetime64(start, "s").astype("datetime64[M]")
-    low = start
-    while low < end:
-        month += 1
-        high = min(int(month.astype("datetime64[s]").astype(np.int64)), end)
-        bounds.append((low, high))
-        low = high
-    return bounds
+def _steps(start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` cut into half-open steps of STEP_DAYS (the last one may be shorter)."""
+    lows = range(start, end, STEP_DAYS * DAY)
+    return [(low, min(low + STEP_DAYS * DAY, end)) for low in lows]
 
 
 def _pick(state: dict[str, np.ndarray], selector: np.ndarray) -> dict[str, np.ndarray]:
@@ -460,17 +466,19 @@ def _catalogue() -> _Catalogue:
     """Arrays of the fixed product catalogue."""
     line = np.array([PRODUCT_LINES.index(row[1]) for row in CATALOGUE])
     tier = np.array([row[2] for row in CATALOGUE])
-    billing = np.array([0 if row[3] is None else 1 + BILLING_PERIODS.index(row[3])
-                        for row in CATALOGUE])
+    billing = np.array([0 if row[3] is None else 1 + BILLING_PERIODS.index(row[3]) for row in CATALOGUE])
     lookup = np.full((len(PRODUCT_LINES), tier.max() + 1, 3), -1)
     lookup[line, tier, billing] = np.arange(len(CATALOGUE))
     max_tier = np.zeros(len(PRODUCT_LINES), dtype=np.int64)
     np.maximum.at(max_tier, line, tier)
     return _Catalogue(
-        line=line, tier=tier, billing=billing,
+        line=line,
+        tier=tier,
+        billing=billing,
         price=np.array([row[4] for row in CATALOGUE]),
         cost=np.array([row[5] for row in CATALOGUE]),
-        lookup=lookup, max_tier=max_tier,
+        lookup=lookup,
+        max_tier=max_tier,
     )
 
 
@@ -547,8 +555,11 @@ def _purchase_plan(
 
 
 def _new_plans(
-    customer: np.ndarray, time: np.ndarray, line: np.ndarray | None,
-    catalogue: _Catalogue, rng: np.random.Generator,
+    customer: np.ndarray,
+    time: np.ndarray,
+    line: np.ndarray | None,
+    catalogue: _Catalogue,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Subscriptions to start: a line (random unless given), entry-heavy tier, billing."""
     n = customer.size
@@ -559,9 +570,7 @@ def _new_plans(
     return {"customer": customer, "time": time, "line": line, "tier": tier, "billing": billing}
 
 
-def _activate(
-    new: dict[str, np.ndarray], first_number: int, catalogue: _Catalogue
-) -> dict[str, np.ndarray]:
+def _activate(new: dict[str, np.ndarray], first_number: int, catalogue: _Catalogue) -> dict[str, np.ndarray]:
     """Running-subscription state for new subscriptions, numbered from ``first_number``."""
     months = np.where(new["billing"] == _YEAR, 12, 1)
     return {
@@ -578,11 +587,14 @@ def _activate(
     }
 
 
-def _month_events(
-    active: dict[str, np.ndarray], low: int, high: int, catalogue: _Catalogue,
+def _step_events(
+    active: dict[str, np.ndarray],
+    low: int,
+    high: int,
+    catalogue: _Catalogue,
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], list[dict], list[dict], dict[str, np.ndarray]]:
-    """Renewals, churn and plan changes of one month: (state, rows, invoices, churned)."""
+    """Renewals, churn and plan changes of one step: (state, rows, invoices, churned)."""
     n = active["customer"].size
     yearly = active["billing"] == _YEAR
     bills = active["next_bill"] < high
@@ -591,8 +603,9 @@ def _month_events(
     renew = bills & ~churn
 
     draw = rng.random(n)
-    up = (draw < P_UPGRADE) & (active["tier"] < catalogue.max_tier[active["line"]])
-    down = (draw >= P_UPGRADE) & (draw < P_UPGRADE + P_DOWNGRADE) & (active["tier"] > 1)
+    p_up, p_down = P_UPGRADE * STEP_SHARE_OF_MONTH, P_DOWNGRADE * STEP_SHARE_OF_MONTH
+    up = (draw < p_up) & (active["tier"] < catalogue.max_tier[active["line"]])
+    down = (draw >= p_up) & (draw < p_up + p_down) & (active["tier"] > 1)
     earliest = np.maximum(low, active["row_start"] + 1)
     at = _uniform_between(rng, earliest, np.full(n, high))
     midnight = at - at % DAY
@@ -604,35 +617,48 @@ def _month_events(
     row_start = np.where(change, at, active["row_start"])
 
     rows = [
-        {"subscription": active["subscription"][change], "customer": active["customer"][change],
-         "product": active["product"][change], "start": active["row_start"][change],
-         "end": at[change]},
-        {"subscription": active["subscription"][churn], "customer": active["customer"][churn],
-         "product": product[churn], "start": row_start[churn], "end": bill_at[churn]},
+        {
+            "subscription": active["subscription"][change],
+            "customer": active["customer"][change],
+            "product": active["product"][change],
+            "start": active["row_start"][change],
+            "end": at[change],
+        },
+        {
+            "subscription": active["subscription"][churn],
+            "customer": active["customer"][churn],
+            "product": product[churn],
+            "start": row_start[churn],
+            "end": bill_at[churn],
+        },
     ]
     # The renewal invoice is for the plan in force at the renewal instant.
     invoice_product = np.where(change & (at <= bill_at), product, active["product"])
-    invoices = [{"customer": active["customer"][renew], "subscription": active["subscription"][renew],
-                 "product": invoice_product[renew], "time": bill_at[renew],
-                 "first": np.zeros(int(renew.sum()), dtype=bool)}]
+    invoices = [
+        {
+            "customer": active["customer"][renew],
+            "subscription": active["subscription"][renew],
+            "product": invoice_product[renew],
+            "time": bill_at[renew],
+            "first": np.zeros(int(renew.sum()), dtype=bool),
+        }
+    ]
 
     cycle = active["cycle"] + renew
     months = np.where(yearly, 12, 1)
     next_bill = np.where(renew, _add_months(active["anchor"], cycle * months), active["next_bill"])
-    state = dict(active, tier=tier, product=product, row_start=row_start, cycle=cycle,
-                 next_bill=next_bill)
-    churned = {"customer": active["customer"][churn], "line": active["line"][churn],
-               "time": bill_at[churn]}
+    state = dict(active, tier=tier, product=product, row_start=row_start, cycle=cycle, next_bill=next_bill)
+    churned = {"customer": active["customer"][churn], "line": active["line"][churn], "time": bill_at[churn]}
     return _pick(state, ~churn), rows, invoices, churned
 
 
 def _reactivations(
     churned: dict[str, np.ndarray], catalogue: _Catalogue, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Some churned customers come back after a gap of more than a month, as a new subscription."""
+    """Some churned customers come back after a gap of weeks, as a new subscription."""
     n = churned["customer"].size
     back = rng.random(n) < P_REACTIVATE
-    gap = ((32 + rng.exponential(30, n)) * DAY).astype(np.int64)
+    gap = ((STEP_DAYS + 1 + rng.exponential(14, n)) * DAY).astype(np.int64)
     switch = rng.random(n) < 0.15  # some come back to the other subscription line
     line = np.where(switch, 2 * ONE_OFF_LINES + 1 - churned["line"], churned["line"])
     plans = _new_plans(churned["customer"], churned["time"] + gap, line, catalogue, rng)
@@ -640,40 +666,56 @@ def _reactivations(
 
 
 def _subscriptions(
-    config: GeneratorConfig, catalogue: _Catalogue, starts: dict[str, np.ndarray],
+    config: GeneratorConfig,
+    catalogue: _Catalogue,
+    starts: dict[str, np.ndarray],
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Month-by-month subscription simulation: (period rows, invoices)."""
+    """Step-by-step (weekly) subscription simulation: (period rows, invoices)."""
     start, end = _bounds(config)
     pending = _new_plans(starts["customer"], starts["time"], None, catalogue, rng)
     active = _activate(_pick(pending, np.zeros(0, dtype=np.int64)), 0, catalogue)
     rows: list[dict] = []
     invoices: list[dict] = []
     numbered = 0
-    for low, high in _month_bounds(start, end):
+    for low, high in _steps(start, end):
         due = pending["time"] < high
         new = _pick(pending, due)
         pending = _pick(pending, ~due)
         new = _pick(new, np.lexsort((new["customer"], new["time"])))
         fresh = _activate(new, numbered, catalogue)
         numbered += new["customer"].size
-        invoices.append({"customer": fresh["customer"], "subscription": fresh["subscription"],
-                         "product": fresh["product"], "time": fresh["row_start"],
-                         "first": np.ones(new["customer"].size, dtype=bool)})
-        active, month_rows, month_invoices, churned = _month_events(
-            _stack(active, fresh), low, high, catalogue, rng)
-        rows += month_rows
-        invoices += month_invoices
-        # Gaps exceed a month, so a reactivation always falls into a later month.
+        invoices.append(
+            {
+                "customer": fresh["customer"],
+                "subscription": fresh["subscription"],
+                "product": fresh["product"],
+                "time": fresh["row_start"],
+                "first": np.ones(new["customer"].size, dtype=bool),
+            }
+        )
+        active, step_rows, step_invoices, churned = _step_events(_stack(active, fresh), low, high, catalogue, rng)
+        rows += step_rows
+        invoices += step_invoices
+        # Gaps exceed a step, so a reactivation always falls into a later step.
         pending = _stack(pending, _reactivations(churned, catalogue, rng))
-    rows.append({"subscription": active["subscription"], "customer": active["customer"],
-                 "product": active["product"], "start": active["row_start"],
-                 "end": np.full(active["customer"].size, NULL_TIME)})
+    rows.append(
+        {
+            "subscription": active["subscription"],
+            "customer": active["customer"],
+            "product": active["product"],
+            "start": active["row_start"],
+            "end": np.full(active["customer"].size, NULL_TIME),
+        }
+    )
     return _stack(*rows), _stack(*invoices)
 
 
 def _one_off_items(
-    customer: np.ndarray, sequence: np.ndarray, customers: _Customers, catalogue: _Catalogue,
+    customer: np.ndarray,
+    sequence: np.ndarray,
+    customers: _Customers,
+    catalogue: _Catalogue,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """1-3 lines per one-off order: favourite line mostly, tiers drifting up with experience."""
@@ -682,8 +724,7 @@ def _one_off_items(
     position = _rank_in_group(order)
     buyer = customer[order]
     n = order.size
-    p_favourite = np.where(position > 0, P_FAVOURITE_LINE_EXTRA,
-                           np.where(sequence[order] == 0, 1.0, P_FAVOURITE_LINE))
+    p_favourite = np.where(position > 0, P_FAVOURITE_LINE_EXTRA, np.where(sequence[order] == 0, 1.0, P_FAVOURITE_LINE))
     other = rng.choice(ONE_OFF_LINES, size=n, p=OTHER_LINE_WEIGHTS)
     line = np.where(rng.random(n) < p_favourite, customers.favourite_line[buyer], other)
     tier = customers.base_tier[buyer] + rng.binomial(sequence[order], TIER_DRIFT)
@@ -698,15 +739,19 @@ def _one_off_items(
     line = catalogue.line[product]
     extra = np.select(
         [line == 0, line == 2],
-        [rng.binomial(2, 0.3, n) + customers.business[buyer] * rng.poisson(2, n),
-         rng.binomial(1, 0.25, n)],
+        [rng.binomial(2, 0.3, n) + customers.business[buyer] * rng.poisson(2, n), rng.binomial(1, 0.25, n)],
         0,
     )
     quantity = 1 + extra
     price = catalogue.price[product]
     rate = np.where(rng.random(n) < P_DISCOUNT, rng.choice(DISCOUNT_RATES, size=n), 0.0)
-    return {"order": order, "product": product, "quantity": quantity, "price": price,
-            "discount": _money(quantity * price * rate)}
+    return {
+        "order": order,
+        "product": product,
+        "quantity": quantity,
+        "price": price,
+        "discount": _money(quantity * price * rate),
+    }
 
 
 def _statuses(
@@ -718,8 +763,7 @@ def _statuses(
     cancelled = one_off & (draw < P_CANCELLED)
     refunded_at = time + ((1 + 13 * rng.random(n)) * DAY).astype(np.int64)
     # A refund after the end of the period has not happened yet: the order stays completed.
-    refunded = one_off & (draw >= P_CANCELLED) & (draw < P_CANCELLED + P_REFUNDED) & (
-        refunded_at < end)
+    refunded = one_off & (draw >= P_CANCELLED) & (draw < P_CANCELLED + P_REFUNDED) & (refunded_at < end)
     cancelled_at = np.minimum(time + rng.integers(300, 6 * 3600, n), end - 1)
     status = np.select([refunded, cancelled], [1, 2], 0)
     updated = np.select([refunded, cancelled], [refunded_at, cancelled_at], time)
@@ -727,8 +771,12 @@ def _statuses(
 
 
 def _orders(
-    config: GeneratorConfig, customers: _Customers, catalogue: _Catalogue,
-    one_off: dict[str, np.ndarray], invoices: dict[str, np.ndarray], rng: np.random.Generator,
+    config: GeneratorConfig,
+    customers: _Customers,
+    catalogue: _Catalogue,
+    one_off: dict[str, np.ndarray],
+    invoices: dict[str, np.ndarray],
+    rng: np.random.Generator,
 ) -> _Orders:
     """One-off orders and subscription invoices as one order table, ids in time order."""
     _, end = _bounds(config)
@@ -749,8 +797,9 @@ def _orders(
     order = np.lexsort((np.arange(customer.size), customer, time))
     position = _inverse(order)
     customer, time, web = customer[order], time[order], web[order]
-    first = _rank_in_group(np.sort(customer, kind="stable")) == 0
-    first = first[_inverse(np.argsort(customer, kind="stable"))]
+    by_customer = np.argsort(customer, kind="stable")  # in time order within a customer
+    first = np.empty(customer.size, dtype=bool)
+    first[by_customer] = _rank_in_group(customer[by_customer]) == 0
 
     n_invoices = invoices["customer"].size
     item_order = np.concatenate([position[items["order"]], position[n_one_off:]])
@@ -758,8 +807,13 @@ def _orders(
     item_sort = np.lexsort((np.arange(item_order.size), item_order))
     item_order = item_order[item_sort]
     return _Orders(
-        customer=customer, time=time, web=web, first=first,
-        status=status[order], refunded=refunded[order], updated=updated[order],
+        customer=customer,
+        time=time,
+        web=web,
+        first=first,
+        status=status[order],
+        refunded=refunded[order],
+        updated=updated[order],
         item_order=item_order,
         item_line_number=_rank_in_group(item_order) + 1,
         item_product=item_product[item_sort],
@@ -787,10 +841,12 @@ def _converting_sessions(
         customer=customer,
         began=np.maximum(time - rng.integers(120, 1500, n), start),
         ended=np.minimum(time + rng.integers(20, 240, n), end - 1),
-        channel=np.where(own_channel, customers.channel[customer],
-                         rng.choice(len(CHANNELS), size=n, p=CONVERTING_CHANNEL_WEIGHTS)),
-        device=np.where(rng.random(n) < 0.75, customers.device[customer],
-                        rng.choice(len(DEVICES), size=n, p=DEVICE_WEIGHTS)),
+        channel=np.where(
+            own_channel, customers.channel[customer], rng.choice(len(CHANNELS), size=n, p=CONVERTING_CHANNEL_WEIGHTS)
+        ),
+        device=np.where(
+            rng.random(n) < 0.75, customers.device[customer], rng.choice(len(DEVICES), size=n, p=DEVICE_WEIGHTS)
+        ),
         pageviews=3 + rng.poisson(5, n),
         cart=np.ones(n, dtype=bool),
         checkout=np.ones(n, dtype=bool),
@@ -810,11 +866,15 @@ def _browsing_sessions(
     n = customer.size
     began = _uniform_between(rng, customers.created[customer], np.full(n, end - 1))
     return _idle_sessions(
-        customer, began, end,
-        np.where(rng.random(n) < 0.4, customers.channel[customer],
-                 rng.choice(len(CHANNELS), size=n, p=BROWSING_CHANNEL_WEIGHTS)),
-        np.where(rng.random(n) < 0.75, customers.device[customer],
-                 rng.choice(len(DEVICES), size=n, p=DEVICE_WEIGHTS)),
+        customer,
+        began,
+        end,
+        np.where(
+            rng.random(n) < 0.4,
+            customers.channel[customer],
+            rng.choice(len(CHANNELS), size=n, p=BROWSING_CHANNEL_WEIGHTS),
+        ),
+        np.where(rng.random(n) < 0.75, customers.device[customer], rng.choice(len(DEVICES), size=n, p=DEVICE_WEIGHTS)),
         rng,
     )
 
@@ -830,8 +890,9 @@ def _anonymous_sessions(
     visitors = int(np.ceil(sessions / SESSIONS_PER_ANONYMOUS_VISITOR))
     first_day = rng.choice(config.days, size=visitors, p=_day_weights(config))
     first = start + first_day * DAY + _time_of_day(rng, visitors)
-    visitor = np.repeat(np.arange(visitors, dtype=np.int32),
-                        1 + rng.poisson(SESSIONS_PER_ANONYMOUS_VISITOR - 1, visitors))
+    visitor = np.repeat(
+        np.arange(visitors, dtype=np.int32), 1 + rng.poisson(SESSIONS_PER_ANONYMOUS_VISITOR - 1, visitors)
+    )
     rank = _rank_in_group(visitor)
     gap = np.where(rank == 0, 0.0, 1800 + rng.exponential(5 * DAY, visitor.size))
     elapsed = np.cumsum(gap)
@@ -844,16 +905,23 @@ def _anonymous_sessions(
     visitor, began = visitor[keep], began[keep]
     device_of_visitor = rng.choice(len(DEVICES), size=visitors, p=DEVICE_WEIGHTS)
     fields = _idle_sessions(
-        np.full(visitor.size, -1, dtype=np.int32), began, end,
+        np.full(visitor.size, -1, dtype=np.int32),
+        began,
+        end,
         rng.choice(len(CHANNELS), size=visitor.size, p=BROWSING_CHANNEL_WEIGHTS),
-        device_of_visitor[visitor], rng,
+        device_of_visitor[visitor],
+        rng,
     )
     return fields, visitor, visitors
 
 
 def _idle_sessions(
-    customer: np.ndarray, began: np.ndarray, end: int, channel: np.ndarray,
-    device: np.ndarray, rng: np.random.Generator,
+    customer: np.ndarray,
+    began: np.ndarray,
+    end: int,
+    channel: np.ndarray,
+    device: np.ndarray,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Sessions without an order: some fill a cart, fewer start checking out."""
     n = customer.size
@@ -863,22 +931,39 @@ def _idle_sessions(
     duration = (pageviews * rng.uniform(20, 75, n) + rng.uniform(5, 40, n)).astype(np.int64)
     began = np.minimum(began, end - 2)  # leave room for a strictly later end
     return _session_fields(
-        customer=customer, began=began, ended=np.minimum(began + duration, end - 1),
-        channel=channel, device=device, pageviews=pageviews, cart=cart, checkout=checkout,
+        customer=customer,
+        began=began,
+        ended=np.minimum(began + duration, end - 1),
+        channel=channel,
+        device=device,
+        pageviews=pageviews,
+        cart=cart,
+        checkout=checkout,
         order=np.full(n, -1),
     )
 
 
 def _session_fields(**fields: np.ndarray) -> dict[str, np.ndarray]:
     """Session fields in compact dtypes: sessions are by far the largest source."""
-    dtypes = {"customer": np.int32, "began": np.int64, "ended": np.int64, "channel": np.int8,
-              "device": np.int8, "pageviews": np.int32, "cart": bool, "checkout": bool,
-              "order": np.int32}
+    dtypes = {
+        "customer": np.int32,
+        "began": np.int64,
+        "ended": np.int64,
+        "channel": np.int8,
+        "device": np.int8,
+        "pageviews": np.int32,
+        "cart": bool,
+        "checkout": bool,
+        "order": np.int32,
+    }
     return {key: np.asarray(fields[key], dtype=dtype) for key, dtype in dtypes.items()}
 
 
 def _sessions(
-    config: GeneratorConfig, customers: _Customers, orders: _Orders, customer_ids: pa.Array,
+    config: GeneratorConfig,
+    customers: _Customers,
+    orders: _Orders,
+    customer_ids: pa.Array,
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pa.Array, np.ndarray]:
     """Sessions in id (= start) order, their ids, and each order's session (-1: none)."""
@@ -886,42 +971,47 @@ def _sessions(
     browsing = _browsing_sessions(config, customers, orders, rng)
     n_known = converting["order"].size + browsing["order"].size
     target = round(converting["order"].size / TARGET_CONVERSION) - n_known
-    anonymous, anonymous_visitor, n_anonymous = _anonymous_sessions(
-        config, max(target, 0), rng)
+    anonymous, anonymous_visitor, n_anonymous = _anonymous_sessions(config, max(target, 0), rng)
 
     # Every customer has one visitor id and so has every anonymous visitor; the visitor
     # numbers are shuffled so that they reveal nothing.
     n_customers = customers.created.size
     visitor_number = (1 + rng.permutation(n_customers + n_anonymous)).astype(np.int32)
-    visitor = np.concatenate([
-        visitor_number[converting["customer"]], visitor_number[browsing["customer"]],
-        visitor_number[n_customers + anonymous_visitor],
-    ])
+    visitor = np.concatenate(
+        [
+            visitor_number[converting["customer"]],
+            visitor_number[browsing["customer"]],
+            visitor_number[n_customers + anonymous_visitor],
+        ]
+    )
     del anonymous_visitor
-    every = _stack(converting, browsing, anonymous)
-    del converting, browsing, anonymous
+    # Column by column, so that the parts are freed as the whole is built (memory peak).
+    parts = (converting, browsing, anonymous)
+    every = {key: np.concatenate([part.pop(key) for part in parts]) for key in list(converting)}
     every["visitor"] = visitor
     every["ended"] = np.maximum(every["ended"], every["began"] + 1)
-
     order = np.argsort(every["began"], kind="stable")
-    every = _pick(every, order)
+    for key in every:
+        every[key] = every[key][order]
     session_of_order = np.full(orders.customer.size, -1)
     web_order = np.flatnonzero(every["order"] >= 0)
     session_of_order[every["order"][web_order]] = web_order
 
     session_ids = _id_array("s-", np.arange(1, order.size + 1), 8)
-    frame = pd.DataFrame({
-        "session_id": _text(session_ids),
-        "visitor_id": _text(_id_array("v-", every.pop("visitor"), 8)),
-        "customer_id": _text(customer_ids, every.pop("customer")),
-        "started_at": _timestamps(every.pop("began")),
-        "ended_at": _timestamps(every.pop("ended")),
-        "channel": _labels(CHANNELS, every.pop("channel")),
-        "device": _labels(DEVICES, every.pop("device")),
-        "pageviews": every.pop("pageviews").astype(np.int64),
-        "added_to_cart": every.pop("cart"),
-        "started_checkout": every.pop("checkout"),
-    })
+    frame = pd.DataFrame(
+        {
+            "session_id": _text(session_ids),
+            "visitor_id": _text(_id_array("v-", every.pop("visitor"), 8)),
+            "customer_id": _text(customer_ids, every.pop("customer")),
+            "started_at": _timestamps(every.pop("began")),
+            "ended_at": _timestamps(every.pop("ended")),
+            "channel": _labels(CHANNELS, every.pop("channel")),
+            "device": _labels(DEVICES, every.pop("device")),
+            "pageviews": every.pop("pageviews").astype(np.int64),
+            "added_to_cart": every.pop("cart"),
+            "started_checkout": every.pop("checkout"),
+        }
+    )
     return frame, session_ids, session_of_order
 
 
@@ -930,25 +1020,28 @@ def _sessions(
 # --------------------------------------------------------------------------------------
 
 
-def _tickets(
-    config: GeneratorConfig, customers: _Customers, rng: np.random.Generator
-) -> _Tickets:
+def _tickets(config: GeneratorConfig, customers: _Customers, rng: np.random.Generator) -> _Tickets:
     """Tickets opened after sign-up; most resolved within five days."""
     _, end = _bounds(config)
     horizon = (end - customers.created) / DAY
-    customer = np.repeat(np.arange(customers.created.size),
-                         rng.poisson(TICKETS_PER_DAY * horizon))
+    customer = np.repeat(np.arange(customers.created.size), rng.poisson(TICKETS_PER_DAY * horizon))
     n = customer.size
     opened = _uniform_between(rng, customers.created[customer], np.full(n, end))
     channel = rng.choice(len(TICKET_CHANNELS), size=n, p=TICKET_CHANNEL_WEIGHTS)
     cost = _money(np.asarray(HANDLING_COST)[channel] * rng.lognormal(0.0, 0.3, n))
-    delay_days = np.where(rng.random(n) < P_SLOW_RESOLUTION, rng.uniform(5, 12, n),
-                          np.minimum(rng.gamma(1.3, 0.8, n), 5.0))
+    delay_days = np.where(
+        rng.random(n) < P_SLOW_RESOLUTION, rng.uniform(5, 12, n), np.minimum(rng.gamma(1.3, 0.8, n), 5.0)
+    )
     resolved = opened + 600 + (delay_days * DAY).astype(np.int64)
     resolved = np.where(resolved < end, resolved, NULL_TIME)
     order = np.lexsort((customer, opened))
-    return _Tickets(customer=customer[order], opened=opened[order], resolved=resolved[order],
-                    channel=channel[order], cost=cost[order])
+    return _Tickets(
+        customer=customer[order],
+        opened=opened[order],
+        resolved=resolved[order],
+        channel=channel[order],
+        cost=cost[order],
+    )
 
 
 def _ticket_versions(
@@ -965,21 +1058,22 @@ def _ticket_versions(
     ticket = np.concatenate([open_version, resolved_version])
     is_resolved = np.r_[np.zeros(open_version.size, bool), np.ones(resolved_version.size, bool)]
     file_day = np.where(is_resolved, resolved_day[ticket], opened_day[ticket])
-    order = np.lexsort((ticket, file_day))
+    order = np.lexsort((file_day, ticket))
     ticket, is_resolved, file_day = ticket[order], is_resolved[order], file_day[order]
     resolved_at = np.where(is_resolved, tickets.resolved[ticket], NULL_TIME)
-    dates = np.array([config.start + dt.timedelta(days=d) for d in range(config.days)],
-                     dtype=object)
-    return pd.DataFrame({
-        "ticket_id": _text(ticket_ids, ticket),
-        "customer_id": _text(customer_ids, tickets.customer[ticket]),
-        "opened_at": _timestamps(tickets.opened[ticket]),
-        "resolved_at": _timestamps(resolved_at),
-        "channel": _labels(TICKET_CHANNELS, tickets.channel[ticket]),
-        "handling_cost": tickets.cost[ticket],
-        "updated_at": _timestamps(np.where(is_resolved, resolved_at, tickets.opened[ticket])),
-        "file_date": pd.Series(dates[file_day], dtype=object),
-    })
+    dates = np.array([config.start + dt.timedelta(days=d) for d in range(config.days)], dtype=object)
+    return pd.DataFrame(
+        {
+            "ticket_id": _text(ticket_ids, ticket),
+            "customer_id": _text(customer_ids, tickets.customer[ticket]),
+            "opened_at": _timestamps(tickets.opened[ticket]),
+            "resolved_at": _timestamps(resolved_at),
+            "channel": _labels(TICKET_CHANNELS, tickets.channel[ticket]),
+            "handling_cost": tickets.cost[ticket],
+            "updated_at": _timestamps(np.where(is_resolved, resolved_at, tickets.opened[ticket])),
+            "file_date": pd.Series(dates[file_day], dtype=object),
+        }
+    )
 
 
 def _score(mean: float | np.ndarray, noise: np.ndarray, question: str) -> np.ndarray:
@@ -988,115 +1082,133 @@ def _score(mean: float | np.ndarray, noise: np.ndarray, question: str) -> np.nda
     return np.clip(np.rint(mean + noise), low, high).astype(np.int64)
 
 
+def _answers(
+    model: Sequence[tuple[str, float, float, float]], latent: np.ndarray, rng: np.random.Generator
+) -> list[tuple[str, np.ndarray]]:
+    """Scores of each question of a survey model, driven by one latent value per submission."""
+    return [
+        (question, _score(intercept + slope * latent, rng.normal(0, noise, latent.size), question))
+        for question, intercept, slope, noise in model
+    ]
+
+
 def _sentiment(question: np.ndarray, score: np.ndarray) -> np.ndarray:
     """0 positive, 1 neutral, 2 negative, by the scale of each answer's question."""
     satisfaction = question == QUESTIONS.index("satisfaction")
     effort = question == QUESTIONS.index("effort")
     switch = question == QUESTIONS.index("likelihood_to_switch")
-    good = np.select([satisfaction, effort, switch], [score >= 4, score <= 3, score <= 3],
-                     score >= 9)
-    bad = np.select([satisfaction, effort, switch], [score <= 2, score >= 7, score >= 7],
-                    score <= 6)
+    good = np.select([satisfaction, effort, switch], [score >= 4, score <= 3, score <= 3], score >= 9)
+    bad = np.select([satisfaction, effort, switch], [score <= 2, score >= 7, score >= 7], score <= 6)
     return np.where(good, 0, np.where(bad, 2, 1))
 
 
+class _SurveyLog:
+    """Survey submissions and their answers, collected survey by survey."""
+
+    def __init__(self, end: int) -> None:
+        self.end = end
+        self.submissions: list[dict[str, np.ndarray]] = []
+        self.answers: list[dict[str, np.ndarray]] = []
+        self.count = 0
+
+    def add(
+        self,
+        survey: str,
+        customer: np.ndarray,
+        time: np.ndarray,
+        ticket: np.ndarray,
+        scored: list[tuple[str, np.ndarray]],
+    ) -> None:
+        """Record the submissions inside the period, one answer per (question, scores)."""
+        keep = time < self.end
+        number = self.count + np.arange(int(keep.sum()))
+        self.count += number.size
+        self.submissions.append(
+            {
+                "customer": customer[keep],
+                "time": time[keep],
+                "ticket": ticket[keep],
+                "survey": np.full(number.size, SURVEYS.index(survey)),
+            }
+        )
+        for position, (question, score) in enumerate(scored):
+            self.answers.append(
+                {
+                    "submission": number,
+                    "position": np.full(number.size, position),
+                    "question": np.full(number.size, QUESTIONS.index(question)),
+                    "score": score[keep],
+                }
+            )
+
+    def frame(self, ticket_ids: pa.Array, customer_ids: pa.Array, rng: np.random.Generator) -> pd.DataFrame:
+        """Answers in response-id order (= time order), with occasional comments."""
+        submissions, answers = _stack(*self.submissions), _stack(*self.answers)
+        by_time = np.lexsort((np.arange(self.count), submissions["time"]))
+        rank = _inverse(by_time)
+        answer = _pick(answers, np.lexsort((answers["position"], rank[answers["submission"]])))
+        submission = answer["submission"]
+        n = submission.size
+        # A comment goes with the first (main) answer of some submissions, in its sentiment.
+        commented = (answer["position"] == 0) & (rng.random(n) < P_COMMENT)
+        sentiment = _sentiment(answer["question"], answer["score"])
+        kinds = ("positive", "neutral", "negative")
+        texts = [text for kind in kinds for text in COMMENTS[kind]]
+        sizes = np.array([len(COMMENTS[kind]) for kind in kinds])
+        offsets = np.cumsum(sizes) - sizes
+        pick = offsets[sentiment] + (rng.random(n) * sizes[sentiment]).astype(np.int64)
+        return pd.DataFrame(
+            {
+                "response_id": _text(_id_array("r-", np.arange(1, n + 1), 8)),
+                "submission_id": _text(_id_array("sv-", rank[submission] + 1, 7)),
+                "customer_id": _text(customer_ids, submissions["customer"][submission]),
+                "survey": _labels(SURVEYS, submissions["survey"][submission]),
+                "question": _labels(QUESTIONS, answer["question"]),
+                "score": answer["score"].astype(np.int64),
+                "responded_at": _timestamps(submissions["time"][submission]),
+                "ticket_id": _text(ticket_ids, submissions["ticket"][submission]),
+                "comment": _labels(texts, np.where(commented, pick, -1)),
+            }
+        )
+
+
 def _surveys(
-    config: GeneratorConfig, customers: _Customers, tickets: _Tickets, ticket_ids: pa.Array,
-    customer_ids: pa.Array, rng: np.random.Generator,
+    config: GeneratorConfig,
+    customers: _Customers,
+    tickets: _Tickets,
+    ticket_ids: pa.Array,
+    customer_ids: pa.Array,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     """CSAT/CES after resolved tickets, NPS and relationship surveys of established customers."""
     _, end = _bounds(config)
-    q = {name: QUESTIONS.index(name) for name in QUESTIONS}
-    submissions: list[dict[str, np.ndarray]] = []
-    answers: list[dict[str, np.ndarray]] = []
+    log = _SurveyLog(end)
 
-    def add(survey: str, customer: np.ndarray, time: np.ndarray, ticket: np.ndarray,
-            scored: list[tuple[str, np.ndarray]]) -> None:
-        """Record submissions inside the period with one answer per (question, scores)."""
-        keep = time < end
-        first = sum(part["customer"].size for part in submissions)
-        number = first + np.arange(int(keep.sum()))
-        submissions.append({"customer": customer[keep], "time": time[keep],
-                            "ticket": ticket[keep],
-                            "survey": np.full(number.size, SURVEYS.index(survey))})
-        for position, (question, score) in enumerate(scored):
-            answers.append({"submission": number, "position": np.full(number.size, position),
-                            "question": np.full(number.size, q[question]),
-                            "score": score[keep]})
-
-    # After a resolved ticket: satisfaction (CSAT) then effort (CES), both from one latent
+    # After some resolved tickets: a CSAT then a CES submission, both driven by one latent
     # experience that a slow resolution spoils.
-    answered = np.flatnonzero((tickets.resolved != NULL_TIME)
-                              & (rng.random(tickets.opened.size) < P_TICKET_SURVEY))
-    n = answered.size
-    customer = tickets.customer[answered]
-    wait_days = (tickets.resolved[answered] - tickets.opened[answered]) / DAY
-    experience = (0.6 * customers.mood[customer] + rng.normal(0, 0.8, n) - 0.12 * wait_days)
-    csat_at = tickets.resolved[answered] + 60 + rng.exponential(8 * 3600, n).astype(np.int64)
+    ticket = np.flatnonzero((tickets.resolved != NULL_TIME) & (rng.random(tickets.opened.size) < P_TICKET_SURVEY))
+    n = ticket.size
+    customer = tickets.customer[ticket]
+    wait_days = (tickets.resolved[ticket] - tickets.opened[ticket]) / DAY
+    experience = 0.6 * customers.mood[customer] + rng.normal(0, 0.8, n) - 0.12 * wait_days
+    csat_at = tickets.resolved[ticket] + 60 + rng.exponential(8 * 3600, n).astype(np.int64)
+    log.add("csat", customer, csat_at, ticket, _answers(CSAT_MODEL, experience, rng))
     ces_at = csat_at + rng.integers(15, 240, n)
-    add("csat", customer, csat_at, answered,
-        [("satisfaction", _score(3.9 + 0.9 * experience, rng.normal(0, 0.5, n), "satisfaction"))])
-    add("ces", customer, ces_at, answered,
-        [("effort", _score(3.4 - 1.7 * experience, rng.normal(0, 1.0, n), "effort"))])
+    log.add("ces", customer, ces_at, ticket, _answers(CES_MODEL, experience, rng))
 
     # NPS and relationship surveys go to accounts at least 30 days old.
     eligible_from = customers.created + 30 * DAY
-    window = np.maximum(end - eligible_from, 0)
-    for survey, per_day in (("nps", NPS_PER_DAY), ("relationship", RELATIONSHIP_PER_DAY)):
-        customer = np.repeat(np.arange(window.size), rng.poisson(per_day * window / DAY))
+    window = np.maximum(end - eligible_from, 0) / DAY
+    for survey, per_day, model in (
+        ("nps", NPS_PER_DAY, NPS_MODEL),
+        ("relationship", RELATIONSHIP_PER_DAY, RELATIONSHIP_MODEL),
+    ):
+        customer = np.repeat(np.arange(window.size), rng.poisson(per_day * window))
         n = customer.size
         time = _uniform_between(rng, eligible_from[customer], np.full(n, end))
         mood = customers.mood[customer] + rng.normal(0, 0.5, n)
-        no_ticket = np.full(n, -1)
-        if survey == "nps":
-            add(survey, customer, time, no_ticket, [(
-                "likelihood_to_recommend",
-                _score(7.8 + 1.9 * mood, rng.normal(0, 1.1, n), "likelihood_to_recommend"))])
-            continue
-        add(survey, customer, time, no_ticket, [
-            ("overall_experience", _score(7.2 + 1.8 * mood, rng.normal(0, 1.2, n),
-                                          "overall_experience")),
-            ("likelihood_to_recommend", _score(7.6 + 1.9 * mood, rng.normal(0, 1.2, n),
-                                               "likelihood_to_recommend")),
-            ("likelihood_to_switch", _score(3.2 - 1.6 * mood, rng.normal(0, 1.5, n),
-                                            "likelihood_to_switch")),
-            ("likelihood_to_repurchase", _score(7.5 + 1.6 * mood, rng.normal(0, 1.3, n),
-                                                "likelihood_to_repurchase")),
-        ])
-
-    return _survey_frame(_stack(*submissions), _stack(*answers), ticket_ids, customer_ids, rng)
-
-
-def _survey_frame(
-    submissions: dict[str, np.ndarray], answers: dict[str, np.ndarray], ticket_ids: pa.Array,
-    customer_ids: pa.Array, rng: np.random.Generator,
-) -> pd.DataFrame:
-    """Survey answers in response-id order (= time order), with occasional comments."""
-    n_submissions = submissions["customer"].size
-    by_time = np.lexsort((np.arange(n_submissions), submissions["time"]))
-    rank = _inverse(by_time)
-    order = np.lexsort((answers["position"], rank[answers["submission"]]))
-    answer = _pick(answers, order)
-    submission = answer["submission"]
-    # A comment goes with the first (main) answer of some submissions, in its sentiment.
-    commented = (answer["position"] == 0) & (rng.random(submission.size) < P_COMMENT)
-    sentiment = _sentiment(answer["question"], answer["score"])
-    texts = [text for kind in ("positive", "neutral", "negative") for text in COMMENTS[kind]]
-    offsets = np.cumsum([0] + [len(COMMENTS[kind]) for kind in ("positive", "neutral")])
-    sizes = np.array([len(COMMENTS[kind]) for kind in ("positive", "neutral", "negative")])
-    pick = offsets[sentiment] + (rng.random(submission.size) * sizes[sentiment]).astype(np.int64)
-    n = submission.size
-    return pd.DataFrame({
-        "response_id": _text(_id_array("r-", np.arange(1, n + 1), 8)),
-        "submission_id": _text(_id_array("sv-", rank[submission] + 1, 7)),
-        "customer_id": _text(customer_ids, submissions["customer"][submission]),
-        "survey": _labels(SURVEYS, submissions["survey"][submission]),
-        "question": _labels(QUESTIONS, answer["question"]),
-        "score": answer["score"].astype(np.int64),
-        "responded_at": _timestamps(submissions["time"][submission]),
-        "ticket_id": _text(ticket_ids, submissions["ticket"][submission]),
-        "comment": _labels(texts, np.where(commented, pick, -1)),
-    })
+        log.add(survey, customer, time, np.full(n, -1), _answers(model, mood, rng))
+    return log.frame(ticket_ids, customer_ids, rng)
 
 
 # --------------------------------------------------------------------------------------
@@ -1113,17 +1225,21 @@ def _marketing_spend(config: GeneratorConfig, rng: np.random.Generator) -> pd.Da
     program = np.tile(np.arange(len(SPEND_PROGRAMS)), config.days)
     share = np.array([row[2] for row in SPEND_PROGRAMS])[program]
     acquisition = np.array([row[0] == "acquisition" for row in SPEND_PROGRAMS])[program]
-    budget = np.where(acquisition, new_customers[day] * ACQUISITION_SPEND_PER_CUSTOMER,
-                      customer_base[day] * RETENTION_SPEND_PER_CUSTOMER_DAY)
+    budget = np.where(
+        acquisition,
+        new_customers[day] * ACQUISITION_SPEND_PER_CUSTOMER,
+        customer_base[day] * RETENTION_SPEND_PER_CUSTOMER_DAY,
+    )
     amount = np.maximum(_money(budget * share * rng.lognormal(0.0, 0.18, day.size)), 0.01)
-    dates = np.array([config.start + dt.timedelta(days=d) for d in range(config.days)],
-                     dtype=object)
-    return pd.DataFrame({
-        "spend_date": pd.Series(dates[day], dtype=object),
-        "program": _labels([row[0] for row in SPEND_PROGRAMS], program),
-        "channel": _labels([row[1] for row in SPEND_PROGRAMS], program),
-        "amount": amount,
-    })
+    dates = np.array([config.start + dt.timedelta(days=d) for d in range(config.days)], dtype=object)
+    return pd.DataFrame(
+        {
+            "spend_date": pd.Series(dates[day], dtype=object),
+            "program": _labels([row[0] for row in SPEND_PROGRAMS], program),
+            "channel": _labels([row[1] for row in SPEND_PROGRAMS], program),
+            "amount": amount,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1135,61 +1251,75 @@ def _products_frame(config: GeneratorConfig) -> pd.DataFrame:
     """The product catalogue, last updated at the start of the period."""
     start, _ = _bounds(config)
     n = len(CATALOGUE)
-    return pd.DataFrame({
-        "product_id": _text(_id_array("p-", np.arange(1, n + 1), 3)),
-        "name": pd.Series([row[0] for row in CATALOGUE], dtype="str"),
-        "product_line": pd.Series([row[1] for row in CATALOGUE], dtype="str"),
-        "tier": np.array([row[2] for row in CATALOGUE], dtype=np.int64),
-        "is_subscription": np.array([row[3] is not None for row in CATALOGUE]),
-        "billing_period": pd.Series([row[3] for row in CATALOGUE], dtype="str"),
-        "list_price": np.array([row[4] for row in CATALOGUE]),
-        "unit_cost": np.array([row[5] for row in CATALOGUE]),
-        "updated_at": _timestamps(np.full(n, start)),
-    })
+    return pd.DataFrame(
+        {
+            "product_id": _text(_id_array("p-", np.arange(1, n + 1), 3)),
+            "name": pd.Series([row[0] for row in CATALOGUE], dtype="str"),
+            "product_line": pd.Series([row[1] for row in CATALOGUE], dtype="str"),
+            "tier": np.array([row[2] for row in CATALOGUE], dtype=np.int64),
+            "is_subscription": np.array([row[3] is not None for row in CATALOGUE]),
+            "billing_period": pd.Series([row[3] for row in CATALOGUE], dtype="str"),
+            "list_price": np.array([row[4] for row in CATALOGUE]),
+            "unit_cost": np.array([row[5] for row in CATALOGUE]),
+            "updated_at": _timestamps(np.full(n, start)),
+        }
+    )
 
 
 def _customers_frame(customers: _Customers, customer_ids: pa.Array) -> pd.DataFrame:
     """Final state of every customer record."""
-    return pd.DataFrame({
-        "customer_id": _text(customer_ids),
-        "created_at": _timestamps(customers.created),
-        "country": _labels(COUNTRIES, customers.country),
-        "acquisition_channel": _labels(CHANNELS, customers.channel),
-        "segment": _labels(SEGMENTS, customers.business.astype(np.int64)),
-        "account_manager": _labels(ACCOUNT_MANAGERS, customers.manager),
-        "updated_at": _timestamps(customers.updated),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": _text(customer_ids),
+            "created_at": _timestamps(customers.created),
+            "country": _labels(COUNTRIES, customers.country),
+            "acquisition_channel": _labels(CHANNELS, customers.channel),
+            "segment": _labels(SEGMENTS, customers.business.astype(np.int64)),
+            "account_manager": _labels(ACCOUNT_MANAGERS, customers.manager),
+            "updated_at": _timestamps(customers.updated),
+        }
+    )
 
 
 def _order_frames(
-    orders: _Orders, session_of_order: np.ndarray, customer_ids: pa.Array,
-    session_ids: pa.Array, product_ids: pa.Array, catalogue: _Catalogue,
+    orders: _Orders,
+    session_of_order: np.ndarray,
+    customer_ids: pa.Array,
+    session_ids: pa.Array,
+    product_ids: pa.Array,
+    catalogue: _Catalogue,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The orders and order_items tables."""
     order_ids = _id_array("o-", np.arange(1, orders.customer.size + 1), 7)
-    frame = pd.DataFrame({
-        "order_id": _text(order_ids),
-        "customer_id": _text(customer_ids, orders.customer),
-        "session_id": _text(session_ids, session_of_order),
-        "ordered_at": _timestamps(orders.time),
-        "status": _labels(ORDER_STATUSES, orders.status),
-        "refunded_at": _timestamps(orders.refunded),
-        "updated_at": _timestamps(orders.updated),
-    })
-    items = pd.DataFrame({
-        "order_id": _text(order_ids, orders.item_order),
-        "line_number": orders.item_line_number.astype(np.int64),
-        "product_id": _text(product_ids, orders.item_product),
-        "quantity": orders.item_quantity.astype(np.int64),
-        "unit_price": _money(orders.item_price),
-        "unit_cost": _money(catalogue.cost[orders.item_product]),
-        "discount_amount": _money(orders.item_discount),
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": _text(order_ids),
+            "customer_id": _text(customer_ids, orders.customer),
+            "session_id": _text(session_ids, session_of_order),
+            "ordered_at": _timestamps(orders.time),
+            "status": _labels(ORDER_STATUSES, orders.status),
+            "refunded_at": _timestamps(orders.refunded),
+            "updated_at": _timestamps(orders.updated),
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "order_id": _text(order_ids, orders.item_order),
+            "line_number": orders.item_line_number.astype(np.int64),
+            "product_id": _text(product_ids, orders.item_product),
+            "quantity": orders.item_quantity.astype(np.int64),
+            "unit_price": _money(orders.item_price),
+            "unit_cost": _money(catalogue.cost[orders.item_product]),
+            "discount_amount": _money(orders.item_discount),
+        }
+    )
     return frame, items
 
 
 def _subscription_frame(
-    rows: dict[str, np.ndarray], catalogue: _Catalogue, customer_ids: pa.Array,
+    rows: dict[str, np.ndarray],
+    catalogue: _Catalogue,
+    customer_ids: pa.Array,
     product_ids: pa.Array,
 ) -> pd.DataFrame:
     """Subscription periods in id (= start) order."""
@@ -1197,17 +1327,19 @@ def _subscription_frame(
     rows = _pick(rows, order)
     n = order.size
     ended = rows["end"] != NULL_TIME
-    return pd.DataFrame({
-        "subscription_period_id": _text(_id_array("sp-", np.arange(1, n + 1), 7)),
-        "subscription_id": _text(_id_array("sub-", rows["subscription"] + 1, 6)),
-        "customer_id": _text(customer_ids, rows["customer"]),
-        "product_id": _text(product_ids, rows["product"]),
-        "started_at": _timestamps(rows["start"]),
-        "ended_at": _timestamps(rows["end"]),
-        "billing_period": _labels(BILLING_PERIODS, catalogue.billing[rows["product"]] - 1),
-        "price": _money(catalogue.price[rows["product"]]),
-        "updated_at": _timestamps(np.where(ended, rows["end"], rows["start"])),
-    })
+    return pd.DataFrame(
+        {
+            "subscription_period_id": _text(_id_array("sp-", np.arange(1, n + 1), 7)),
+            "subscription_id": _text(_id_array("sub-", rows["subscription"] + 1, 6)),
+            "customer_id": _text(customer_ids, rows["customer"]),
+            "product_id": _text(product_ids, rows["product"]),
+            "started_at": _timestamps(rows["start"]),
+            "ended_at": _timestamps(rows["end"]),
+            "billing_period": _labels(BILLING_PERIODS, catalogue.billing[rows["product"]] - 1),
+            "price": _money(catalogue.price[rows["product"]]),
+            "updated_at": _timestamps(np.where(ended, rows["end"], rows["start"])),
+        }
+    )
 
 
 def generate_sources(config: GeneratorConfig) -> SourceData:
@@ -1219,25 +1351,21 @@ def generate_sources(config: GeneratorConfig) -> SourceData:
     periods, invoices = _subscriptions(config, catalogue, starts, streams[2])
     orders = _orders(config, customers, catalogue, one_off, invoices, streams[3])
     customer_ids = _id_array("c-", np.arange(1, customers.created.size + 1), 7)
-    sessions, session_ids, session_of_order = _sessions(
-        config, customers, orders, customer_ids, streams[4])
+    sessions, session_ids, session_of_order = _sessions(config, customers, orders, customer_ids, streams[4])
     tickets = _tickets(config, customers, streams[5])
     product_ids = _id_array("p-", np.arange(1, len(CATALOGUE) + 1), 3)
     ticket_ids = _id_array("t-", np.arange(1, tickets.opened.size + 1), 7)
-    order_frame, item_frame = _order_frames(
-        orders, session_of_order, customer_ids, session_ids, product_ids, catalogue)
+    order_frame, item_frame = _order_frames(orders, session_of_order, customer_ids, session_ids, product_ids, catalogue)
     return SourceData(
         shop={
             "customers": _customers_frame(customers, customer_ids),
             "products": _products_frame(config),
             "orders": order_frame,
             "order_items": item_frame,
-            "subscription_periods": _subscription_frame(periods, catalogue, customer_ids,
-                                                        product_ids),
+            "subscription_periods": _subscription_frame(periods, catalogue, customer_ids, product_ids),
         },
         sessions=sessions,
-        survey_responses=_surveys(config, customers, tickets, ticket_ids, customer_ids,
-                                  streams[6]),
+        survey_responses=_surveys(config, customers, tickets, ticket_ids, customer_ids, streams[6]),
         support_tickets=_ticket_versions(config, tickets, ticket_ids, customer_ids),
         marketing_spend=_marketing_spend(config, streams[7]),
     )
@@ -1249,39 +1377,69 @@ def generate_sources(config: GeneratorConfig) -> SourceData:
 
 _SQL_TYPES: dict[str, dict[str, sa.types.TypeEngine]] = {
     "customers": {
-        "customer_id": sa.Text(), "created_at": sa.DateTime(), "country": sa.Text(),
-        "acquisition_channel": sa.Text(), "segment": sa.Text(), "account_manager": sa.Text(),
+        "customer_id": sa.Text(),
+        "created_at": sa.DateTime(),
+        "country": sa.Text(),
+        "acquisition_channel": sa.Text(),
+        "segment": sa.Text(),
+        "account_manager": sa.Text(),
         "updated_at": sa.DateTime(),
     },
     "products": {
-        "product_id": sa.Text(), "name": sa.Text(), "product_line": sa.Text(),
-        "tier": sa.Integer(), "is_subscription": sa.Boolean(), "billing_period": sa.Text(),
-        "list_price": sa.Numeric(18, 4), "unit_cost": sa.Numeric(18, 4),
+        "product_id": sa.Text(),
+        "name": sa.Text(),
+        "product_line": sa.Text(),
+        "tier": sa.Integer(),
+        "is_subscription": sa.Boolean(),
+        "billing_period": sa.Text(),
+        "list_price": sa.Numeric(18, 4),
+        "unit_cost": sa.Numeric(18, 4),
         "updated_at": sa.DateTime(),
     },
     "orders": {
-        "order_id": sa.Text(), "customer_id": sa.Text(), "session_id": sa.Text(),
-        "ordered_at": sa.DateTime(), "status": sa.Text(), "refunded_at": sa.DateTime(),
+        "order_id": sa.Text(),
+        "customer_id": sa.Text(),
+        "session_id": sa.Text(),
+        "ordered_at": sa.DateTime(),
+        "status": sa.Text(),
+        "refunded_at": sa.DateTime(),
         "updated_at": sa.DateTime(),
     },
     "order_items": {
-        "order_id": sa.Text(), "line_number": sa.Integer(), "product_id": sa.Text(),
-        "quantity": sa.Integer(), "unit_price": sa.Numeric(18, 4),
-        "unit_cost": sa.Numeric(18, 4), "discount_amount": sa.Numeric(18, 4),
+        "order_id": sa.Text(),
+        "line_number": sa.Integer(),
+        "product_id": sa.Text(),
+        "quantity": sa.Integer(),
+        "unit_price": sa.Numeric(18, 4),
+        "unit_cost": sa.Numeric(18, 4),
+        "discount_amount": sa.Numeric(18, 4),
     },
     "subscription_periods": {
-        "subscription_period_id": sa.Text(), "subscription_id": sa.Text(),
-        "customer_id": sa.Text(), "product_id": sa.Text(), "started_at": sa.DateTime(),
-        "ended_at": sa.DateTime(), "billing_period": sa.Text(), "price": sa.Numeric(18, 4),
+        "subscription_period_id": sa.Text(),
+        "subscription_id": sa.Text(),
+        "customer_id": sa.Text(),
+        "product_id": sa.Text(),
+        "started_at": sa.DateTime(),
+        "ended_at": sa.DateTime(),
+        "billing_period": sa.Text(),
+        "price": sa.Numeric(18, 4),
         "updated_at": sa.DateTime(),
     },
 }
-_SESSION_SCHEMA = pa.schema([
-    ("session_id", pa.string()), ("visitor_id", pa.string()), ("customer_id", pa.string()),
-    ("started_at", pa.timestamp("us")), ("ended_at", pa.timestamp("us")),
-    ("channel", pa.string()), ("device", pa.string()), ("pageviews", pa.int64()),
-    ("added_to_cart", pa.bool_()), ("started_checkout", pa.bool_()),
-])
+_SESSION_SCHEMA = pa.schema(
+    [
+        ("session_id", pa.string()),
+        ("visitor_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("started_at", pa.timestamp("us")),
+        ("ended_at", pa.timestamp("us")),
+        ("channel", pa.string()),
+        ("device", pa.string()),
+        ("pageviews", pa.int64()),
+        ("added_to_cart", pa.bool_()),
+        ("started_checkout", pa.bool_()),
+    ]
+)
 # The column that decides each landing file's day.
 _FILE_DAY_COLUMNS = {
     "sessions": "started_at",
@@ -1311,8 +1469,14 @@ def _write_shop(shop: dict[str, pd.DataFrame], url: str) -> dict[str, int]:
         with engine.begin() as connection:
             for table in SHOP_TABLES:
                 frame = shop[table].loc[:, list(CONTRACT_COLUMNS[table])]
-                frame.to_sql(table, connection, if_exists="replace", index=False,
-                             chunksize=_SQL_CHUNK_ROWS, dtype=_SQL_TYPES[table])
+                frame.to_sql(
+                    table,
+                    connection,
+                    if_exists="replace",
+                    index=False,
+                    chunksize=_SQL_CHUNK_ROWS,
+                    dtype=_SQL_TYPES[table],
+                )
                 for statement in _index_statements(table):
                     connection.execute(sa.text(statement))
                 counts[table] = len(frame)
@@ -1361,31 +1525,43 @@ def _clear(folder: Path) -> None:
             path.unlink()
 
 
+def _write_parquet_days(table: pa.Table, bounds: np.ndarray, paths: list[Path]) -> None:
+    """One Parquet file per day from a table sorted by file day (an empty day keeps the schema)."""
+    for day, path in enumerate(paths):
+        pq.write_table(table.slice(bounds[day], bounds[day + 1] - bounds[day]), path)
+
+
+def _write_csv_days(frame: pd.DataFrame, bounds: np.ndarray, paths: list[Path]) -> None:
+    """One CSV file per day from a frame sorted by file day (an empty day gets the header)."""
+    for day, path in enumerate(paths):
+        frame.iloc[bounds[day] : bounds[day + 1]].to_csv(path, index=False, lineterminator="\n", float_format="%.2f")
+
+
 def _write_landing(data: SourceData, landing: Path) -> dict[str, int]:
     """One file per day of the period for each file-based source, empty days included."""
     first, days = _period_of(data)
-    frames = {"sessions": data.sessions, "survey_responses": data.survey_responses,
-              "support_tickets": data.support_tickets, "marketing_spend": data.marketing_spend}
+    frames = {
+        "sessions": data.sessions,
+        "survey_responses": data.survey_responses,
+        "support_tickets": data.support_tickets,
+        "marketing_spend": data.marketing_spend,
+    }
     counts = {}
     for name, frame in frames.items():
         folder_name, extension = LANDING_FOLDERS[name]
         folder = landing / folder_name
         _clear(folder)
+        paths = [folder / f"{first + dt.timedelta(days=day)}.{extension}" for day in range(days)]
         file_day = _file_days(frame, _FILE_DAY_COLUMNS[name], first)
         order = np.argsort(file_day, kind="stable")
         bounds = np.searchsorted(file_day[order], np.arange(days + 1))
+        columns = list(CONTRACT_COLUMNS[name])
         if extension == "parquet":
-            table = pa.Table.from_pandas(frame.iloc[order].loc[:, list(CONTRACT_COLUMNS[name])],
-                                         schema=_SESSION_SCHEMA, preserve_index=False)
+            table = pa.Table.from_pandas(frame.iloc[order][columns], schema=_SESSION_SCHEMA, preserve_index=False)
+            # Without pandas metadata: a plain analytics export, the same whatever wrote it.
+            _write_parquet_days(table.replace_schema_metadata(None), bounds, paths)
         else:
-            table = _csv_ready(frame.iloc[order], CONTRACT_COLUMNS[name])
-        for day in range(days):
-            path = folder / f"{first + dt.timedelta(days=day)}.{extension}"
-            if extension == "parquet":
-                pq.write_table(table.slice(bounds[day], bounds[day + 1] - bounds[day]), path)
-            else:
-                table.iloc[bounds[day]:bounds[day + 1]].to_csv(
-                    path, index=False, lineterminator="\n", float_format="%.2f")
+            _write_csv_days(_csv_ready(frame.iloc[order], columns), bounds, paths)
         counts[name] = int(bounds[days] - bounds[0])
     return counts
 

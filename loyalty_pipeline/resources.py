@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+from pydantic import Field
 from sqlalchemy.engine import make_url
 
 
@@ -59,13 +60,15 @@ class Warehouse(dg.ConfigurableResource):
     """The dbt-built warehouse and the variables every dbt invocation receives."""
 
     data_dir: str
+    start_date: str = "2026-01-01"
     lookback_days: int = 35
     timezone: str = "UTC"
-    disabled_sources: list[str] = []
+    disabled_sources: list[str] = Field(default_factory=list)
 
     def dbt_vars(self, min_date: str, max_date: str) -> dict[str, object]:
         """dbt `--vars` for a run over the partitions min_date..max_date (inclusive)."""
         return {
+            "start_date": self.start_date,
             "min_date": min_date,
             "max_date": max_date,
             "lookback_days": self.lookback_days,

@@ -15,15 +15,12 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
+from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.settings import Settings
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-class RunFailedError(RuntimeError):
-    """A Dagster run over a partition range did not succeed."""
 
 
 @dataclass

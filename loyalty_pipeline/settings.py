@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from loyalty_pipeline.errors import SettingsError
+
 SOURCE_SYSTEMS = ("shop", "web_analytics", "survey_tool", "back_office")
 
 # The dbt project ships beside the package in this repository; a deployment that installs
@@ -21,10 +23,6 @@ REPOSITORY_DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 DEFAULT_START_DATE = dt.date(2026, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 35
-
-
-class SettingsError(ValueError):
-    """A setting has a value the pipeline cannot use."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,9 @@ class Settings:
     disabled_sources: frozenset[str] = field(default_factory=frozenset)
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     dbt_project_dir: Path = REPOSITORY_DBT_PROJECT_DIR
+    # Set when the shop URL came from the environment: Dagster then holds a reference to the
+    # variable, not the URL, so a password in it never reaches the UI or run configuration.
+    shop_db_url_env_var: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -76,6 +77,7 @@ class Settings:
             disabled_sources=frozenset(disabled - {""}),
             lookback_days=int(env.get("LOYALTY_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
             dbt_project_dir=Path(env.get("LOYALTY_DBT_PROJECT_DIR", REPOSITORY_DBT_PROJECT_DIR)),
+            shop_db_url_env_var="LOYALTY_SHOP_DB_URL" if env.get("LOYALTY_SHOP_DB_URL") else None,
         )
 
     @property

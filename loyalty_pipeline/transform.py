@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets: staging, intermediate and mart models, with dbt tests as checks."""
 
-
 import datetime as dt
 import json
 import shutil
@@ -30,8 +29,21 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
 
 
+def manifest_is_current(project_dir: Path) -> bool:
+    """The prepared manifest is newer than every file of the dbt project."""
+    manifest = project_dir / "target" / "manifest.json"
+    if not manifest.exists():
+        return False
+    sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds"):
+        sources.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
+    return all(path.stat().st_mtime <= manifest.stat().st_mtime for path in sources if path.exists())
+
+
 def prepare_dbt_manifest(project_dir: Path) -> None:
     """`dbt parse` into the project's target folder, where Dagster reads the dbt graph from."""
+    if manifest_is_current(project_dir):
+        return
     dbt = DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=dbt_executable())
     dbt.cli(["parse", "--quiet"], target_path=Path("target")).wait()
 
@@ -59,9 +71,7 @@ def build_dbt_assets(project: DbtProject, partitions_def: dg.PartitionsDefinitio
         backfill_policy=dg.BackfillPolicy.single_run(),
         dagster_dbt_translator=LoyaltyDbtTranslator(),
     )
-    def loyalty_dbt_models(
-        context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
-    ) -> Iterator[Any]:
+    def loyalty_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator[Any]:
         min_date, max_date = window_vars(context.partition_time_window)
         dbt_vars = json.dumps(warehouse.dbt_vars(min_date, max_date))
         with warehouse.dbt_environment():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -12,11 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from loyalty_pipeline.generator import GeneratorConfig, generate
-from loyalty_pipeline.transform import prepare_dbt_manifest
+from loyalty_pipeline.generator import generate
 from loyalty_pipeline.settings import Settings
-
-SMALL = GeneratorConfig(customers=300, days=21, seed=7, start=dt.date(2026, 1, 1))
+from loyalty_pipeline.transform import prepare_dbt_manifest
+from tests.helpers import SMALL
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,4 +64,4 @@ def postgres_url() -> Iterator[str]:
     with engine.connect() as connection:
         connection.execute(sa.text("select 1"))
     engine.dispose()
-    yield url
+    return url

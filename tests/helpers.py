@@ -9,10 +9,16 @@ import dagster as dg
 import duckdb
 
 from loyalty_pipeline.definitions import build_definitions
+from loyalty_pipeline.generator import GeneratorConfig
 from loyalty_pipeline.settings import Settings
 
+# Small generated sources shared by the session: 300 customers over three weeks.
+SMALL = GeneratorConfig(customers=300, days=21, seed=7, start=dt.date(2026, 1, 1))
 
-def materialize_extract(settings: Settings, partition_key: str, keys: list[str] | None = None) -> dg.ExecuteInProcessResult:
+
+def materialize_extract(
+    settings: Settings, partition_key: str, keys: list[str] | None = None
+) -> dg.ExecuteInProcessResult:
     """Materialise extract assets (all, or those named "source/table") for one partition."""
     defs = build_definitions(settings)
     assets = [
@@ -30,7 +36,9 @@ def raw_rows(settings: Settings, source: str, table: str, where: str = "true") -
     """Rows of the raw store for one table, every partition."""
     pattern = settings.raw_dir / source / table / "*.parquet"
     with duckdb.connect() as connection:
-        return connection.execute(f"select * from read_parquet('{pattern}', union_by_name = true) where {where}").fetchall()
+        return connection.execute(
+            f"select * from read_parquet('{pattern}', union_by_name = true) where {where}"
+        ).fetchall()
 
 
 def warehouse_query(settings: Settings, sql: str) -> list[tuple]:

@@ -17,8 +17,7 @@ from loyalty_pipeline.resources import ShopDatabase
 from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.sources.shop import read_shop_days
-from tests.conftest import SMALL
-from tests.helpers import day, failure_message, landing_file, materialize_extract, raw_rows, warehouse_query
+from tests.helpers import SMALL, day, failure_message, landing_file, materialize_extract, raw_rows, warehouse_query
 
 PARTITION = day(SMALL.start, 5)
 LANDING_FOLDERS = {
@@ -68,7 +67,8 @@ def test_partition_row_counts_equal_the_sources(settings: Settings) -> None:
     for (source, table), count in expected.items():
         rows = raw_rows(settings, source, table)
         assert len(rows) == count, f"{source}.{table}"
-    assert expected[("shop", "orders")] > 0 and expected[("web_analytics", "sessions")] > 0
+    assert expected[("shop", "orders")] > 0
+    assert expected[("web_analytics", "sessions")] > 0
     counts = {
         event.asset_key.to_user_string(): event.metadata["dagster/row_count"].value
         for event in result.get_asset_materialization_events()
@@ -79,7 +79,9 @@ def test_partition_row_counts_equal_the_sources(settings: Settings) -> None:
 
 def test_rerunning_a_partition_replaces_it(settings: Settings) -> None:
     for _ in range(2):
-        result = materialize_extract(settings, PARTITION.isoformat(), keys=["shop/orders", "back_office/support_tickets"])
+        result = materialize_extract(
+            settings, PARTITION.isoformat(), keys=["shop/orders", "back_office/support_tickets"]
+        )
         assert result.success, failure_message(result)
 
     orders = raw_rows(settings, "shop", "orders")
@@ -115,7 +117,8 @@ def test_changed_record_lands_in_its_new_day_and_staging_keeps_the_latest(privat
     versions = raw_rows(settings, "shop", "orders", f"order_id = '{order_id}' order by _partition_date")
     assert [(row[4], row[-2]) for row in versions] == [("completed", first), ("refunded", changed_on)]
     staged = warehouse_query(
-        settings, f"select order_status, refunded_at, delivered_date from stg_shop__orders where order_id = '{order_id}'"
+        settings,
+        f"select order_status, refunded_at, delivered_date from stg_shop__orders where order_id = '{order_id}'",
     )
     assert staged == [("refunded", refund_at, changed_on)]
 
@@ -130,7 +133,8 @@ def test_missing_required_column_fails_naming_it(private_settings: Settings) -> 
     message = failure_message(result)
     assert "survey_tool.survey_responses" in message
     assert f"partition {PARTITION.isoformat()}" in message
-    assert "'score'" in message and "required column is missing" in message
+    assert "'score'" in message
+    assert "required column is missing" in message
     assert not (private_settings.raw_dir / "survey_tool" / "survey_responses").exists()
 
 
@@ -145,8 +149,11 @@ def test_value_of_wrong_type_fails_naming_column_and_value(private_settings: Set
 
     message = failure_message(result)
     assert not result.success
-    assert "back_office.support_tickets" in message and PARTITION.isoformat() in message
-    assert "'handling_cost'" in message and "expected decimal" in message and "twelve euros" in message
+    assert "back_office.support_tickets" in message
+    assert PARTITION.isoformat() in message
+    assert "'handling_cost'" in message
+    assert "expected decimal" in message
+    assert "twelve euros" in message
 
 
 def test_missing_day_file_fails_naming_it(private_settings: Settings) -> None:
@@ -168,7 +175,10 @@ def test_shop_rows_fall_on_their_reporting_day(tmp_path: Path) -> None:
         )
         connection.executemany(
             "insert into orders values (?, 'c-1', null, ?, 'completed', null, ?)",
-            [("o-1", "2026-01-01 10:00:00", "2026-01-01 10:00:00"), ("o-2", "2026-01-01 23:30:00", "2026-01-01 23:30:00")],
+            [
+                ("o-1", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
+                ("o-2", "2026-01-01 23:30:00", "2026-01-01 23:30:00"),
+            ],
         )
     orders = next(table for table in load_contract(Settings.from_env({}).dbt_project_dir) if table.name == "orders")
     partitions = daily_partitions(dt.date(2026, 1, 1), "Europe/Berlin")
@@ -186,21 +196,27 @@ def test_extraction_from_a_postgresql_shop_database(settings: Settings, postgres
 
     generate(SMALL, tmp_path / "pg_sources", shop_db_url=postgres_url)
     pg_settings = Settings(
-        data_dir=tmp_path / "pg_data", shop_db_url=postgres_url, landing_dir=settings.landing_dir, start_date=SMALL.start
+        data_dir=tmp_path / "pg_data",
+        shop_db_url=postgres_url,
+        landing_dir=settings.landing_dir,
+        start_date=SMALL.start,
     )
 
-    result = materialize_extract(pg_settings, PARTITION.isoformat(), keys=[f"shop/{name}" for name in (
-        "customers", "products", "orders", "order_items", "subscription_periods")])
+    result = materialize_extract(
+        pg_settings,
+        PARTITION.isoformat(),
+        keys=[f"shop/{name}" for name in ("customers", "products", "orders", "order_items", "subscription_periods")],
+    )
 
     assert result.success, failure_message(result)
     expected = _expected_source_rows(settings, PARTITION)
     for name in ("customers", "products", "orders", "order_items", "subscription_periods"):
         assert len(raw_rows(pg_settings, "shop", name)) == expected[("shop", name)], name
     source_location = next(
-        event.materialization.metadata["source_location"].value
-        for event in result.get_asset_materialization_events()
+        event.materialization.metadata["source_location"].value for event in result.get_asset_materialization_events()
     )
-    assert "loyalty:***@" in source_location and ":loyalty@" not in source_location
+    assert "loyalty:***@" in source_location
+    assert ":loyalty@" not in source_location
 
 
 def test_asset_keys_and_job_name_are_stable(settings: Settings) -> None:
@@ -210,9 +226,17 @@ def test_asset_keys_and_job_name_are_stable(settings: Settings) -> None:
     defs = build_definitions(settings)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {
-        "shop/customers", "shop/products", "shop/orders", "shop/order_items", "shop/subscription_periods",
-        "web_analytics/sessions", "survey_tool/survey_responses", "back_office/support_tickets",
-        "back_office/marketing_spend", "stg_shop__orders", "stg_web_analytics__sessions",
+        "shop/customers",
+        "shop/products",
+        "shop/orders",
+        "shop/order_items",
+        "shop/subscription_periods",
+        "web_analytics/sessions",
+        "survey_tool/survey_responses",
+        "back_office/support_tickets",
+        "back_office/marketing_spend",
+        "stg_shop__orders",
+        "stg_web_analytics__sessions",
     } <= keys
     assert defs.resolve_job_def("loyalty_daily").partitions_def is not None
     assert isinstance(defs.resolve_job_def("loyalty_daily").partitions_def, dg.DailyPartitionsDefinition)

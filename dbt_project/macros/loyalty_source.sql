@@ -1,12 +1,14 @@
 {#
     A source table, or an empty relation of the same columns when its source system is
     switched off (var disabled_sources): downstream KPIs are then absent, never an error.
+    source() is always called, so the dependency is in the graph whatever the vars.
 #}
 {% macro loyalty_source(source_name, table_name) %}
-    {%- if source_name in var('disabled_sources', []) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if execute and source_name in var('disabled_sources', []) -%}
         ({{ empty_source(source_name, table_name) }})
     {%- else -%}
-        {{ source(source_name, table_name) }}
+        {{ relation }}
     {%- endif -%}
 {% endmacro %}
 

@@ -1,12 +1,11 @@
 """One Dagster asset per contract table: read a partition range, conform it, land it in raw."""
 
-
 import datetime as dt
 from collections.abc import Callable, Mapping
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import pandas as pd
+from dagster import AssetExecutionContext
 
 from loyalty_pipeline.contract import ContractTable
 from loyalty_pipeline.partitions import partition_days

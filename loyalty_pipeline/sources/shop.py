@@ -18,7 +18,9 @@ from loyalty_pipeline.sources.extract import build_extract_asset
 _DELIVERED_AT = "_delivered_at"
 
 
-def _delivery_query(engine: sa.Engine, table: ContractTable, lower: dt.datetime | None, upper: dt.datetime) -> sa.Select:
+def _delivery_query(
+    engine: sa.Engine, table: ContractTable, lower: dt.datetime | None, upper: dt.datetime
+) -> sa.Select:
     """Rows delivered in [lower, upper): by their own `updated_at`, or their parent's."""
     metadata = sa.MetaData()
     own = sa.Table(table.name, metadata, autoload_with=engine)
