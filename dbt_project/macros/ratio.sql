@@ -1,0 +1,41 @@
+{#- KPI values are stored as double precision: float in DuckDB would be 4-byte. -#}
+{% macro kpi_number(expression) -%}
+    cast({{ expression }} as double precision)
+{%- endmacro %}
+
+{#- numerator / denominator, null when the denominator is 0 or null (never 0, never an error). -#}
+{% macro safe_ratio(numerator, denominator) -%}
+    case
+        when {{ denominator }} is null or {{ denominator }} = 0 then null
+        else {{ kpi_number(numerator) }} / {{ kpi_number(denominator) }}
+    end
+{%- endmacro %}
+
+{#-
+    One long-format KPI row per input row (kpi_daily's shape). A ratio KPI keeps the
+    numerator and denominator of its definition, so BI can re-aggregate it as
+    sum(numerator) / sum(denominator); a stock or count keeps only its value.
+-#}
+{% macro kpi_ratio(kpi, numerator, denominator, inputs='kpi_inputs') -%}
+    select
+        date_day,
+        segment_type,
+        segment_value,
+        '{{ kpi }}' as kpi,
+        {{ kpi_number(numerator) }} as numerator,
+        {{ kpi_number(denominator) }} as denominator,
+        {{ safe_ratio(numerator, denominator) }} as kpi_value
+    from {{ inputs }}
+{%- endmacro %}
+
+{% macro kpi_value(kpi, value, inputs='kpi_inputs') -%}
+    select
+        date_day,
+        segment_type,
+        segment_value,
+        '{{ kpi }}' as kpi,
+        cast(null as double precision) as numerator,
+        cast(null as double precision) as denominator,
+        {{ kpi_number(value) }} as kpi_value
+    from {{ inputs }}
+{%- endmacro %}
