@@ -33,15 +33,17 @@ test-fast: install
 	$(BIN)/pytest -m "not postgres"
 
 lint: install
-	$(BIN)/ruff check loyalty_pipeline tests bench
-	$(BIN)/ruff format --check loyalty_pipeline tests bench
+	$(BIN)/ruff check loyalty_pipeline tests
+	$(BIN)/ruff format --check loyalty_pipeline tests
 
 format: install
-	$(BIN)/ruff format loyalty_pipeline tests bench
-	$(BIN)/ruff check --fix loyalty_pipeline tests bench
+	$(BIN)/ruff format loyalty_pipeline tests
+	$(BIN)/ruff check --fix loyalty_pipeline tests
 
 ## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`.
 dev: install
+	mkdir -p $(LOYALTY_DATA_DIR)/dagster_home
+	cp -n dagster.yaml $(LOYALTY_DATA_DIR)/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## Regenerate requirements.lock from pyproject.toml.

@@ -24,7 +24,7 @@ def _date(text: str) -> dt.date:
 
 
 def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: float, run_count: int) -> None:
-    from loyalty_pipeline.runner import raw_row_counts
+    from loyalty_pipeline.runner import published_row_counts, raw_row_counts
 
     print(
         f"\nDone: {(end - start).days + 1} daily partitions ({start} .. {end}) in {run_count} Dagster run(s), "
@@ -33,8 +33,11 @@ def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: fl
     print("Rows extracted per source table:")
     for table, count in raw_row_counts(settings, start, end).items():
         print(f"  {table:<32} {count:>10,}")
+    print("KPI tables (DuckDB, schema main):")
+    for table, count in published_row_counts(settings).items():
+        print(f"  {table:<32} {count:>10,}")
+    print(f"Warehouse:      {settings.warehouse_path}")
     print(f"Raw store:      {settings.raw_dir}")
-    print(f"Warehouse:      {settings.warehouse_path}  (DuckDB; KPI tables in schema main)")
     print(f"Dagster runs:   {settings.dagster_home}  (make dev, then http://127.0.0.1:3000)")
 
 
@@ -107,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=DEMO.customers)
     demo.add_argument("--days", type=int, default=DEMO.days)
     demo.add_argument("--seed", type=int, default=DEMO.seed)
-    demo.add_argument("--chunk-days", type=int, default=30)
+    # Fewer, longer runs: each run pays for starting dbt once.
+    demo.add_argument("--chunk-days", type=int, default=60, help="partitions per Dagster run (default %(default)s)")
     demo.set_defaults(handler=cmd_demo)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -17,7 +18,7 @@ from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
-from loyalty_pipeline.settings import Settings
+from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -48,6 +49,9 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_config = settings.dagster_home / "dagster.yaml"
+    if not instance_config.exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, instance_config)
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
 
@@ -112,6 +116,22 @@ def run_range(
         echo(f"  [{number}/{len(ranges)}] partitions {first} .. {last} done in {time.monotonic() - chunk_began:.1f}s")
     summary.seconds = time.monotonic() - began
     return summary
+
+
+PUBLISHED_TABLES = (
+    "kpi_daily",
+    "mrr_movements_monthly",
+    "customer_value",
+    "customer_profitability_monthly",
+    "experience_drivers",
+    "nps_due_customers",
+)
+
+
+def published_row_counts(settings: Settings) -> dict[str, int]:
+    """Rows of each published KPI table in the warehouse (read-only, after the runs)."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
+        return {table: connection.execute(f"select count(*) from {table}").fetchone()[0] for table in PUBLISHED_TABLES}
 
 
 def raw_row_counts(settings: Settings, start: dt.date, end: dt.date) -> dict[str, int]:

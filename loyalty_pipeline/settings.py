@@ -19,7 +19,10 @@ SOURCE_SYSTEMS = ("shop", "web_analytics", "survey_tool", "back_office")
 
 # The dbt project ships beside the package in this repository; a deployment that installs
 # the package elsewhere points LOYALTY_DBT_PROJECT_DIR at its copy.
-REPOSITORY_DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt_project"
+# The Dagster instance settings `make dev` and the command line share.
+INSTANCE_TEMPLATE = REPOSITORY_ROOT / "dagster.yaml"
 
 DEFAULT_START_DATE = dt.date(2026, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 35

@@ -49,10 +49,13 @@ def prepare_dbt_manifest(project_dir: Path) -> None:
 
 
 def dbt_project(project_dir: Path) -> DbtProject:
-    """The dbt project, its manifest prepared by `dbt parse` when running under `dagster dev`."""
-    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
-    project.prepare_if_dev()
-    return project
+    """The dbt project, its manifest re-parsed first when any project file is newer.
+
+    dagster-dbt's own `prepare_if_dev` would look for `dbt` on PATH, which an unactivated
+    virtualenv (`make dev`) does not have; this uses the dbt beside the interpreter.
+    """
+    prepare_dbt_manifest(project_dir)
+    return DbtProject(project_dir=project_dir, profiles_dir=project_dir)
 
 
 def window_vars(window: dg.TimeWindow) -> tuple[str, str]:

@@ -26,7 +26,11 @@ final as (
     select
         {{ run_max_date() }} as as_of_date,
         '{{ driver }}' as driver_question,
-        corr({{ kpi_number('overall_experience') }}, {{ kpi_number(driver) }}) as correlation_with_overall_experience,
+        -- Undefined (null) for fewer than two points or a constant answer, on every adapter.
+        case
+            when stddev_samp({{ kpi_number('overall_experience') }}) > 0 and stddev_samp({{ kpi_number(driver) }}) > 0
+                then corr({{ kpi_number('overall_experience') }}, {{ kpi_number(driver) }})
+        end as correlation_with_overall_experience,
         count(case when overall_experience is not null and {{ driver }} is not null then 1 end) as submissions
     from submissions
     {{ "union all" if not loop.last }}
