@@ -26,13 +26,14 @@ final as (
     select
         {{ run_max_date() }} as as_of_date,
         '{{ driver }}' as driver_question,
-        -- Undefined (null) for fewer than two points or a constant answer, on every adapter.
+        -- Undefined (null) for fewer than two pairs or a constant answer, on every adapter.
         case
             when stddev_samp({{ kpi_number('overall_experience') }}) > 0 and stddev_samp({{ kpi_number(driver) }}) > 0
                 then corr({{ kpi_number('overall_experience') }}, {{ kpi_number(driver) }})
         end as correlation_with_overall_experience,
-        count(case when overall_experience is not null and {{ driver }} is not null then 1 end) as submissions
+        count(*) as submissions
     from submissions
+    where overall_experience is not null and {{ driver }} is not null
     {{ "union all" if not loop.last }}
     {%- endfor %}
 )

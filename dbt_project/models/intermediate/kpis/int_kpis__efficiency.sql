@@ -42,20 +42,33 @@ first_orders as (
     where completed_order_number = 1
 ),
 
--- Daily increments per segment; history before the first partition counts on its first day.
+-- Daily flows per segment (history before the first partition falls outside the spine).
 orders_daily as (
     select
-        greatest(orders.order_date, cast('{{ var("start_date") }}' as date)) as date_day,
+        orders.order_date as date_day,
         customer_segments.segment_type,
         customer_segments.segment_value,
         count(*) as completed_orders,
         sum(orders.revenue) as revenue,
         sum(orders.gross_margin) as gross_margin,
         sum(case when classified_orders.is_upsell then 1 else 0 end) as upsell_orders,
-        sum(case when classified_orders.is_cross_sell then 1 else 0 end) as cross_sell_orders,
-        sum(case when orders.completed_order_number = 1 then 1 else 0 end) as first_time_customers
+        sum(case when classified_orders.is_cross_sell then 1 else 0 end) as cross_sell_orders
     from orders
     inner join classified_orders on orders.order_id = classified_orders.order_id
+    inner join customer_segments on orders.customer_id = customer_segments.customer_id
+    group by 1, 2, 3
+),
+
+-- Increments of the cumulative (historical LTV) sums: history before the first partition
+-- counts on its first day.
+history_daily as (
+    select
+        greatest(orders.order_date, cast('{{ var("start_date") }}' as date)) as date_day,
+        customer_segments.segment_type,
+        customer_segments.segment_value,
+        sum(orders.gross_margin) as gross_margin,
+        sum(case when orders.completed_order_number = 1 then 1 else 0 end) as first_time_customers
+    from orders
     inner join customer_segments on orders.customer_id = customer_segments.customer_id
     group by 1, 2, 3
 ),
@@ -87,14 +100,18 @@ cumulated as (
         coalesce(orders_daily.cross_sell_orders, 0) as cross_sell_orders,
         sum(coalesce(orders_daily.revenue, 0)) over last_30_days as revenue_30d,
         sum(coalesce(orders_daily.gross_margin, 0)) over last_30_days as gross_margin_30d,
-        sum(coalesce(orders_daily.first_time_customers, 0)) over history as customers_with_orders,
-        sum(coalesce(orders_daily.gross_margin, 0)) over history
+        sum(coalesce(history_daily.first_time_customers, 0)) over history as customers_with_orders,
+        sum(coalesce(history_daily.gross_margin, 0)) over history
         - sum(coalesce(support_costs_of_buyers_daily.handling_cost, 0)) over history as historical_ltv_sum
     from spine
     left join orders_daily
         on spine.date_day = orders_daily.date_day
         and spine.segment_type = orders_daily.segment_type
         and spine.segment_value = orders_daily.segment_value
+    left join history_daily
+        on spine.date_day = history_daily.date_day
+        and spine.segment_type = history_daily.segment_type
+        and spine.segment_value = history_daily.segment_value
     left join support_costs_of_buyers_daily
         on spine.date_day = support_costs_of_buyers_daily.date_day
         and spine.segment_type = support_costs_of_buyers_daily.segment_type
