@@ -97,7 +97,10 @@ def test_segments_add_up_to_the_company(generated_run: Settings) -> None:
 
 
 def test_mrr_movements_bridge_and_match_daily_mrr(generated_run: Settings) -> None:
-    movements = warehouse_query(generated_run, "select * from mrr_movements_monthly order by month")
+    movements = [
+        (row[0], *(float(amount) for amount in row[1:]))
+        for row in warehouse_query(generated_run, "select * from mrr_movements_monthly order by month")
+    ]
     assert [row[0] for row in movements] == [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
     previous_closing = None
     for month, opening, new, reactivation, expansion, contraction, churned, closing in movements:

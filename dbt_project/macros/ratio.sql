@@ -1,3 +1,11 @@
+{#-
+    Amounts that come from a division (a yearly plan's price / 12, a share of spend): exact
+    decimals to 12 places, so sums over them are exact and independent of summation order.
+-#}
+{% macro exact_amount() -%}
+    decimal(38, 12)
+{%- endmacro %}
+
 {#- KPI values are stored as double precision: float in DuckDB would be 4-byte. -#}
 {% macro kpi_number(expression) -%}
     cast({{ expression }} as double precision)

@@ -61,9 +61,11 @@ active_at_month_end as (
 retention_spend_shares as (
     select
         months.month_start,
-        sum(marketing_spend.retention_spend)
-        / (select count(*) from active_at_month_end where active_at_month_end.month_start = months.month_start)
-            as retention_spend_share
+        cast(
+            sum(marketing_spend.retention_spend)
+            / (select count(*) from active_at_month_end where active_at_month_end.month_start = months.month_start)
+            as {{ exact_amount() }}
+        ) as retention_spend_share
     from months
     inner join marketing_spend
         on cast({{ dbt.date_trunc('month', 'marketing_spend.spend_date') }} as date) = months.month_start

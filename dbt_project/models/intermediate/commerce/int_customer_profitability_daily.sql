@@ -61,7 +61,8 @@ active_counts as (
 retention_spend_shares as (
     select
         active_counts.date_day,
-        coalesce(sum(marketing_spend.retention_spend), 0) / active_counts.active_customers as retention_spend_share
+        cast(coalesce(sum(marketing_spend.retention_spend), 0) / active_counts.active_customers as {{ exact_amount() }})
+            as retention_spend_share
     from active_counts
     left join marketing_spend
         on marketing_spend.spend_date <= active_counts.date_day
