@@ -47,3 +47,15 @@
         {{ kpi_number(value) }} as kpi_value
     from {{ inputs }}
 {%- endmacro %}
+
+{#- Every day of days_relation crossed with every (segment_type, segment_value) cut. -#}
+{% macro segment_spine(days_relation, segments_relation) -%}
+    select
+        days.date_day,
+        segments.segment_type,
+        segments.segment_value
+    from {{ days_relation }} as days
+    cross join (
+        select distinct segment_type, segment_value from {{ segments_relation }}
+    ) as segments
+{%- endmacro %}

@@ -21,8 +21,8 @@ marketing_spend as (
     select * from {{ ref('int_marketing_spend_daily') }}
 ),
 
-segments as (
-    select distinct segment_type, segment_value from customer_segments
+spine as (
+    {{ segment_spine('days', 'customer_segments') }}
 ),
 
 sessions_daily as (
@@ -87,16 +87,15 @@ company_inputs as (
 
 segment_inputs as (
     select
-        days.date_day,
-        segments.segment_type,
-        segments.segment_value,
+        spine.date_day,
+        spine.segment_type,
+        spine.segment_value,
         coalesce(new_customers_daily.new_customers, 0) as new_customers
-    from days
-    cross join segments
+    from spine
     left join new_customers_daily
-        on days.date_day = new_customers_daily.date_day
-        and segments.segment_type = new_customers_daily.segment_type
-        and segments.segment_value = new_customers_daily.segment_value
+        on spine.date_day = new_customers_daily.date_day
+        and spine.segment_type = new_customers_daily.segment_type
+        and spine.segment_value = new_customers_daily.segment_value
 ),
 
 kpis as (

@@ -26,14 +26,8 @@ customer_segments as (
     select * from {{ ref('int_customer_segments') }}
 ),
 
-segments as (
-    select distinct segment_type, segment_value from customer_segments
-),
-
 spine as (
-    select days.date_day, segments.segment_type, segments.segment_value
-    from days
-    cross join segments
+    {{ segment_spine('days', 'customer_segments') }}
 ),
 
 first_orders as (

@@ -22,14 +22,8 @@ marketing_spend as (
     select * from {{ ref('int_marketing_spend_daily') }}
 ),
 
-segments as (
-    select distinct segment_type, segment_value from customer_segments
-),
-
 spine as (
-    select days.date_day, segments.segment_type, segments.segment_value
-    from days
-    cross join segments
+    {{ segment_spine('days', 'customer_segments') }}
 ),
 
 -- Each customer's status at d and 30 days before; no row means neither subscriber nor active.
