@@ -80,5 +80,8 @@ def build_dbt_assets(project: DbtProject, partitions_def: dg.PartitionsDefinitio
         with warehouse.dbt_environment():
             invocation = dbt.cli(["build", "--vars", dbt_vars], context=context)
         yield from invocation.stream()
+        # Every invocation writes megabytes of artifacts to its own target folder: a nightly
+        # pipeline would fill the disk. They are kept only when dbt failed (stream raises).
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
 
     return loyalty_dbt_models
