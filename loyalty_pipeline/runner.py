@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.utils import make_new_run_id
 
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
@@ -21,6 +25,7 @@ from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
+_STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -73,14 +78,52 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages
 
 
+@contextmanager
+def step_progress(instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None]) -> Iterator[None]:
+    """Echo each step of a run as it finishes, read from the run's event log while it runs."""
+    finished = threading.Event()
+    reported: set[str] = set()
+
+    def report() -> None:
+        started: dict[str, float] = {}
+        for entry in instance.all_logs(run_id, of_type=_STEP_EVENTS):
+            step, event_type = entry.step_key, entry.dagster_event.event_type
+            if event_type == dg.DagsterEventType.STEP_START:
+                started[step] = entry.timestamp
+            elif step not in reported:
+                reported.add(step)
+                outcome = "done" if event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
+                echo(f"      {step} {outcome} ({entry.timestamp - started.get(step, entry.timestamp):.1f}s)")
+
+    def watch() -> None:
+        while not finished.wait(1.0):
+            report()
+        report()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        watcher.join()
+
+
 def run_range(
     settings: Settings,
     start: dt.date,
     end: dt.date,
     chunk_days: int = 30,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
 ) -> RangeSummary:
-    """Materialise every asset for the partitions start..end, one Dagster run per chunk."""
+    """Materialise every asset for the partitions start..end, one Dagster run per chunk.
+
+    A chunk's run sees the records delivered up to its last day ("as of a run"), so a
+    backfill in chunks equals one run over the range only for records that arrive within
+    the lookback of their day.
+    """
+    # Bound now: during a run stdout goes to the run's log file.
+    echo = echo or functools.partial(print, file=sys.stdout, flush=True)
     if start < settings.start_date:
         raise ValueError(f"--start {start} is before LOYALTY_START_DATE {settings.start_date}")
     if end < start:
@@ -96,9 +139,17 @@ def run_range(
     for number, (first, last) in enumerate(ranges, start=1):
         chunk_began = time.monotonic()
         log_path = log_dir / f"run-{first.isoformat()}-{last.isoformat()}.log"
+        run_id = make_new_run_id()
+        echo(f"  [{number}/{len(ranges)}] partitions {first} .. {last}: run {run_id}")
         # dbt's console output goes to a log file; the run's events stay in Dagster.
-        with log_path.open("w") as log, redirect_stdout(log), redirect_stderr(log):
+        with (
+            step_progress(instance, run_id, echo),
+            log_path.open("w") as log,
+            redirect_stdout(log),
+            redirect_stderr(log),
+        ):
             result = job.execute_in_process(
+                run_id=run_id,
                 instance=instance,
                 run_config=_QUIET_RUN_CONFIG,
                 raise_on_error=False,
