@@ -43,7 +43,7 @@ format: install
 ## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`.
 dev: install
 	mkdir -p $(LOYALTY_DATA_DIR)/dagster_home
-	cp -n dagster.yaml $(LOYALTY_DATA_DIR)/dagster_home/dagster.yaml
+	cp config/dagster.yaml $(LOYALTY_DATA_DIR)/dagster_home/dagster.yaml
 	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## Regenerate requirements.lock from pyproject.toml.

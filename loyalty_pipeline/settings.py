@@ -22,7 +22,7 @@ SOURCE_SYSTEMS = ("shop", "web_analytics", "survey_tool", "back_office")
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 REPOSITORY_DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt_project"
 # The Dagster instance settings `make dev` and the command line share.
-INSTANCE_TEMPLATE = REPOSITORY_ROOT / "dagster.yaml"
+INSTANCE_TEMPLATE = REPOSITORY_ROOT / "config" / "dagster.yaml"
 
 DEFAULT_START_DATE = dt.date(2026, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 35
