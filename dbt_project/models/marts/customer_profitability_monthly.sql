@@ -81,7 +81,7 @@ customer_months as (
     select month_start, customer_id from active_at_month_end
 ),
 
-final as (
+customer_month_amounts as (
     select
         customer_months.month_start as month,
         customer_months.customer_id,
@@ -106,9 +106,13 @@ final as (
         on customer_months.month_start = active_at_month_end.month_start
         and customer_months.customer_id = active_at_month_end.customer_id
     left join retention_spend_shares on customer_months.month_start = retention_spend_shares.month_start
+),
+
+final as (
+    select
+        customer_month_amounts.*,
+        revenue - cogs - support_cost - allocated_retention_spend as customer_profitability_score
+    from customer_month_amounts
 )
 
-select
-    final.*,
-    revenue - cogs - support_cost - allocated_retention_spend as customer_profitability_score
-from final
+select * from final
