@@ -23,6 +23,7 @@ from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
+from loyalty_pipeline.quality.raw import parquet_rows
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
@@ -186,6 +187,16 @@ def published_row_counts(settings: Settings) -> dict[str, int]:
             table: connection.execute(f'select count(*) from {SERVING_SCHEMA}."{table}"').fetchone()[0]
             for table in PUBLISHED_TABLES
         }
+
+
+def quarantined_row_counts(settings: Settings) -> dict[str, int]:
+    """Rows in quarantine per source table, every partition."""
+    counts = {}
+    for folder in sorted(path for path in settings.quarantine_dir.glob("*/*") if path.is_dir()):
+        rows = sum(parquet_rows(path) for path in folder.glob("*.parquet"))
+        if rows:
+            counts[f"{folder.parent.name}.{folder.name}"] = rows
+    return counts
 
 
 def raw_row_counts(settings: Settings, start: dt.date, end: dt.date) -> dict[str, int]:

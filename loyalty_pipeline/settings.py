@@ -136,6 +136,11 @@ class Settings:
         return self.data_dir / "warehouse" / "loyalty.duckdb"
 
     @property
+    def quarantine_dir(self) -> Path:
+        """Rows that broke a row-level rule, per source table and partition, with the rules."""
+        return self.data_dir / "quarantine"
+
+    @property
     def serving_path(self) -> Path:
         """The published KPI tables BI tools read (schema `kpi`), replaced atomically by each publish."""
         return self.data_dir / "serving" / "kpis.duckdb"
