@@ -282,9 +282,19 @@ def probability_alive(model: BGNBDModel, frequency: ArrayLike, recency: ArrayLik
 
 
 def _one_minus_scaled_hyp2f1(model: BGNBDModel, x: FloatArray, z: FloatArray) -> FloatArray:
-    """1 - (1 - z)^(r + x) 2F1(r + x, b + x; a + b + x - 1; z), via Euler's transformation to keep 2F1 bounded."""
+    """1 - (1 - z)^(r + x) 2F1(r + x, b + x; a + b + x - 1; z), via Euler's transformation to keep 2F1 bounded.
+
+    When a is very large (a fit whose dropout probability runs towards 0, the NBD limit, as on data with
+    little observed dropout), (1 - z)^(a - 1) underflows while the transformed 2F1 overflows. There the
+    direct form is used: its 2F1 stays bounded as a and b grow together, and x is then moderate.
+    """
     r, a, b = model.r, model.a, model.b
-    scaled = np.power(1.0 - z, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.power(1.0 - z, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    failed = ~np.isfinite(scaled)
+    if np.any(failed):
+        x_f, z_f = x[failed], z[failed]
+        scaled[failed] = np.power(1.0 - z_f, r + x_f) * hyp2f1(r + x_f, b + x_f, a + b + x_f - 1.0, z_f)
     return 1.0 - scaled
 
 

@@ -148,6 +148,24 @@ def test_conditional_expectation_stays_finite_for_heavy_buyers(bgnbd: clv.BGNBDM
     assert clv.expected_purchases(bgnbd, 0, [3], [10], [20])[0] == 0.0
 
 
+def test_conditional_expectation_in_the_no_dropout_limit() -> None:
+    """A fit whose dropout runs towards 0 (huge a and b, seen on data with little dropout) still predicts.
+
+    With a = 1.24e8 and b = 7.2e10 the dropout probability p ~ Beta(a, b + x) is a/(a + b) = 0.00172 to
+    within a relative spread of 1e-4, so E[Y(t) | alive] = E_p[(1 - ((alpha + T)/(alpha + T + p t))^(r + x))
+    / p] (FHL 2005, the posterior of eq. 10) is that expression at p = a/(a + b + x) to about 1e-8.
+    """
+    model = clv.BGNBDModel(
+        r=1.4937, alpha=101.68, a=1.2393e8, b=7.2005e10, log_likelihood=0.0, converged=False, iterations=0,
+        message="", n_customers=0, n_unique_rows=0,
+    )  # fmt: skip
+    x, t_x, big_t, t = np.array([0.0, 3, 17]), np.array([0.0, 60, 170]), np.array([5.0, 179, 179]), 365.25
+    p = model.a / (model.a + model.b + x)
+    limit = -np.expm1(-(model.r + x) * np.log1p(p * t / (model.alpha + big_t))) / p
+    alive = clv.probability_alive(model, x, t_x, big_t)
+    np.testing.assert_allclose(clv.expected_purchases(model, t, x, t_x, big_t), alive * limit, rtol=1e-7)
+
+
 def test_gamma_gamma_reproduces_the_published_cdnow_fit(gamma_gamma: clv.GammaGammaModel) -> None:
     for name, published in {"p": "6.25", "q": "3.74", "gamma": "15.44"}.items():
         assert_published_digits(gamma_gamma.params[name], published)
