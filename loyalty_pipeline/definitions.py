@@ -10,9 +10,10 @@ from dagster_dbt import DbtCliResource
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.jobs import loyalty_daily_job
 from loyalty_pipeline.partitions import daily_partitions
+from loyalty_pipeline.predicted_clv import build_clv_assets
 from loyalty_pipeline.publish import ServingFile, build_publish_assets
 from loyalty_pipeline.quality.checks import published_checks, raw_check
-from loyalty_pipeline.resources import DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
+from loyalty_pipeline.resources import ClvModel, DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
 from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.sources.landing import landing_assets
@@ -33,7 +34,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets = [
         *shop_assets([table for table in tables if table.source == "shop"], partitions_def),
         *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
-        build_dbt_assets(project, partitions_def),
+        *build_dbt_assets(project, partitions_def),
+        build_clv_assets(partitions_def),
         build_publish_assets(partitions_def),
     ]
     asset_checks = [
@@ -68,6 +70,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 upsell_rate_warn_above=settings.upsell_rate_warn_above,
                 volume_tolerance=settings.volume_tolerance,
                 chunk_rows=settings.validation_chunk_rows,
+            ),
+            "clv_model": ClvModel(
+                data_dir=data_dir,
+                monthly_discount_rate=settings.clv_monthly_discount_rate,
+                max_spend_frequency_correlation=settings.clv_max_spend_frequency_correlation,
             ),
             "serving": ServingFile(data_dir=data_dir),
             "alert_webhook": AlertWebhook(

@@ -101,6 +101,26 @@ class Warehouse(dg.ConfigurableResource):
                 os.environ["LOYALTY_DATA_DIR"] = previous
 
 
+class ClvModel(dg.ConfigurableResource):
+    """The predicted-CLV step: where its files go, its discount rate and its check's threshold."""
+
+    data_dir: str
+    monthly_discount_rate: float = 0.01
+    max_spend_frequency_correlation: float = 0.3
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir) / "clv"
+
+    def daily_path(self, day: str) -> Path:
+        """The day's fit and mean predicted CLV (one row)."""
+        return self.root / "daily" / f"{day}.parquet"
+
+    def customers_path(self, day: str) -> Path:
+        """Every customer's summary and predictions as of the day (written for a run's last day)."""
+        return self.root / "customers" / f"{day}.parquet"
+
+
 class DataQuality(dg.ConfigurableResource):
     """The quality gate: where suites, quarantine and Data Docs live, and its thresholds."""
 

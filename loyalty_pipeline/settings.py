@@ -51,6 +51,10 @@ class Settings:
     upsell_rate_warn_above: float = 0.9
     volume_tolerance: float = 0.4
     validation_chunk_rows: int = 1_000_000
+    # Predicted CLV (docs/clv.md): the monthly discount rate of the 12-month CLV, and the
+    # |correlation| of purchase frequency and spend above which its fit check warns.
+    clv_monthly_discount_rate: float = 0.01
+    clv_max_spend_frequency_correlation: float = 0.3
     # Run-failure alerts: a Slack-compatible webhook (a secret, held like the shop URL) and
     # the Dagster UI address the alert links to.
     alert_webhook_url: str | None = None
@@ -81,6 +85,15 @@ class Settings:
                 raise SettingsError(f"{name} must be a fraction in [0, 1], not {value}")
         if not 0 < self.volume_tolerance < 1:
             raise SettingsError(f"LOYALTY_VOLUME_TOLERANCE must be in (0, 1), not {self.volume_tolerance}")
+        if not 0 <= self.clv_monthly_discount_rate < 1:
+            raise SettingsError(
+                f"LOYALTY_CLV_MONTHLY_DISCOUNT_RATE must be in [0, 1), not {self.clv_monthly_discount_rate}"
+            )
+        if not 0 <= self.clv_max_spend_frequency_correlation <= 1:
+            raise SettingsError(
+                "LOYALTY_CLV_MAX_SPEND_FREQUENCY_CORRELATION must be in [0, 1], "
+                f"not {self.clv_max_spend_frequency_correlation}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +120,8 @@ class Settings:
             upsell_rate_warn_above=_number(env, "LOYALTY_UPSELL_WARN_ABOVE", 0.9),
             volume_tolerance=_number(env, "LOYALTY_VOLUME_TOLERANCE", 0.4),
             validation_chunk_rows=int(_number(env, "LOYALTY_VALIDATION_CHUNK_ROWS", 1_000_000)),
+            clv_monthly_discount_rate=_number(env, "LOYALTY_CLV_MONTHLY_DISCOUNT_RATE", 0.01),
+            clv_max_spend_frequency_correlation=_number(env, "LOYALTY_CLV_MAX_SPEND_FREQUENCY_CORRELATION", 0.3),
             alert_webhook_url=env.get("LOYALTY_ALERT_WEBHOOK_URL") or None,
             alert_webhook_url_env_var="LOYALTY_ALERT_WEBHOOK_URL" if env.get("LOYALTY_ALERT_WEBHOOK_URL") else None,
             ui_url=env.get("LOYALTY_UI_URL", "http://127.0.0.1:3000"),
@@ -139,6 +154,11 @@ class Settings:
     def quarantine_dir(self) -> Path:
         """Rows that broke a row-level rule, per source table and partition, with the rules."""
         return self.data_dir / "quarantine"
+
+    @property
+    def clv_dir(self) -> Path:
+        """The predicted-CLV step's files: `daily/<day>.parquet` and `customers/<day>.parquet`."""
+        return self.data_dir / "clv"
 
     @property
     def serving_path(self) -> Path:

@@ -66,17 +66,41 @@ def window_vars(window: dg.TimeWindow) -> tuple[str, str]:
     return window.start.date().isoformat(), last.isoformat()
 
 
-def build_dbt_assets(project: DbtProject, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """All dbt models of the project as one multi-asset, run over a partition range at once."""
+# The models that read the predicted-CLV files (kpi_daily, customer_value) must run after the
+# predicted-CLV asset, which itself reads a dbt table (int_customer_purchase_days). So the dbt
+# graph is two multi-assets over the same manifest, split at the `clv` source: Dagster orders
+# them through that source's asset key, ["clv", "daily_predictions"], the asset's own key.
+AFTER_PREDICTED_CLV = "source:clv+"
 
+
+def build_dbt_assets(project: DbtProject, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The dbt models as two multi-assets, each run over a partition range at once: every model
+    but those downstream of the predicted-CLV files, then those."""
+    return [
+        _dbt_models(project, partitions_def, name="loyalty_dbt_models", exclude=AFTER_PREDICTED_CLV),
+        _dbt_models(project, partitions_def, name="loyalty_dbt_models_after_clv", select=AFTER_PREDICTED_CLV),
+    ]
+
+
+def _dbt_models(
+    project: DbtProject,
+    partitions_def: dg.PartitionsDefinition,
+    *,
+    name: str,
+    select: str = "fqn:*",
+    exclude: str | None = None,
+) -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
+        select=select,
+        exclude=exclude,
+        name=name,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         dagster_dbt_translator=LoyaltyDbtTranslator(),
     )
-    def loyalty_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator[Any]:
+    def _models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator[Any]:
         min_date, max_date = window_vars(context.partition_time_window)
         dbt_vars = json.dumps(warehouse.dbt_vars(min_date, max_date))
         with warehouse.dbt_environment():
@@ -86,4 +110,4 @@ def build_dbt_assets(project: DbtProject, partitions_def: dg.PartitionsDefinitio
         # pipeline would fill the disk. They are kept only when dbt failed (stream raises).
         shutil.rmtree(invocation.target_path, ignore_errors=True)
 
-    return loyalty_dbt_models
+    return _models

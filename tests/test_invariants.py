@@ -64,7 +64,7 @@ def test_every_day_has_every_company_kpi(generated_run: Settings) -> None:
         generated_run, "select date, count(*) from kpi_daily where segment_type = 'all' group by date order by date"
     )
     assert [row[0] for row in per_day] == [CONFIG.start + dt.timedelta(days=n) for n in range(CONFIG.days)]
-    assert {row[1] for row in per_day} == {30}  # the catalogue's daily KPIs but predicted CLV
+    assert {row[1] for row in per_day} == {31}  # every daily KPI of the catalogue
 
 
 def test_segments_add_up_to_the_company(generated_run: Settings) -> None:
@@ -93,7 +93,7 @@ def test_segments_add_up_to_the_company(generated_run: Settings) -> None:
     (segmented,) = warehouse_query(
         generated_run, "select count(distinct kpi) from kpi_daily where segment_type = 'country'"
     )[0]
-    assert segmented == 24  # all 30 but the four session KPIs, cac_30d and crc_30d
+    assert segmented == 24  # all 31 but the four session KPIs, cac_30d, crc_30d and clv_predicted_12m_avg
 
 
 def test_mrr_movements_bridge_and_match_daily_mrr(generated_run: Settings) -> None:

@@ -178,14 +178,14 @@ def test_mrr_movements(full_build: Settings) -> None:
 def test_customer_value(full_build: Settings) -> None:
     with duckdb.connect(str(full_build.warehouse_path), read_only=True) as connection:
         rows = connection.execute(
-            "select customer_id, completed_orders, historical_ltv, is_active, account_manager, clv_predicted_12m"
+            "select customer_id, completed_orders, historical_ltv, is_active, account_manager"
             " from customer_value order by customer_id"
         ).fetchall()
     # c-1: margins 10+12+40 - ticket 5; c-2: 20+12+6+20 (o-7) - 12; c-3: 240 - 7.
-    assert [(row[0], row[1], float(row[2]), row[3], row[4], row[5]) for row in rows] == [
-        ("c-1", 3, 57.0, True, None, None),  # purchase-active: o-5 on 10 Jan is within 90 days of 2 Mar
-        ("c-2", 4, 46.0, True, "Ann Lee", None),  # subscriber
-        ("c-3", 1, 233.0, True, None, None),  # o-11 on 15 Jan is within 90 days
+    assert [(row[0], row[1], float(row[2]), row[3], row[4]) for row in rows] == [
+        ("c-1", 3, 57.0, True, None),  # purchase-active: o-5 on 10 Jan is within 90 days of 2 Mar
+        ("c-2", 4, 46.0, True, "Ann Lee"),  # subscriber
+        ("c-3", 1, 233.0, True, None),  # o-11 on 15 Jan is within 90 days
     ]
 
 

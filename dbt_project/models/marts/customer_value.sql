@@ -1,6 +1,7 @@
 -- One row per customer as of the run's last day (kpi-catalogue.md, "Customer value"):
 -- historical LTV, CPS over the last 30 days and its decile among active customers, and the
--- predicted columns (BG/NBD and Gamma-Gamma), which the predicted-CLV step fills.
+-- predicted columns (BG/NBD and Gamma-Gamma) that the predicted-CLV step wrote for that
+-- day (null for customers without a completed order).
 with customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
@@ -18,6 +19,11 @@ support_costs as (
 profitability as (
     select * from {{ ref('int_customer_profitability_daily') }}
     where date_day = {{ run_max_date() }}
+),
+
+predictions as (
+    select * from {{ ref('stg_clv__customer_predictions') }}
+    where as_of_date = {{ run_max_date() }}
 ),
 
 order_history as (
@@ -65,14 +71,15 @@ final as (
         scored.customer_id is not null as is_active,
         scored.customer_profitability_score as cps_30d,
         scored.cps_decile,
-        cast(null as double precision) as probability_alive,
-        cast(null as double precision) as expected_purchases_12m,
-        cast(null as double precision) as expected_spend_per_purchase,
-        cast(null as double precision) as clv_predicted_12m
+        cast(predictions.probability_alive as double precision) as probability_alive,
+        cast(predictions.expected_purchases_12m as double precision) as expected_purchases_12m,
+        cast(predictions.expected_spend_per_purchase as double precision) as expected_spend_per_purchase,
+        cast(predictions.clv_predicted_12m as double precision) as clv_predicted_12m
     from customers
     left join order_history on customers.customer_id = order_history.customer_id
     left join support_history on customers.customer_id = support_history.customer_id
     left join scored on customers.customer_id = scored.customer_id
+    left join predictions on customers.customer_id = predictions.customer_id
 )
 
 select * from final

@@ -28,6 +28,10 @@ derived as (
     select * from {{ ref('int_kpis__derived') }}
 ),
 
+predicted_clv as (
+    select * from {{ ref('int_kpis__predicted_clv') }}
+),
+
 all_kpis as (
     select * from acquisition
     union all
@@ -38,6 +42,8 @@ all_kpis as (
     select * from efficiency
     union all
     select * from derived
+    union all
+    select * from predicted_clv
 ),
 
 final as (
