@@ -2,8 +2,10 @@
 
 import datetime as dt
 import json
+import os
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,22 @@ def window_vars(window: dg.TimeWindow) -> tuple[str, str]:
     return window.start.date().isoformat(), last.isoformat()
 
 
+# dbt parses the whole project again whenever its vars change, as they do every run (max_date):
+# seconds per dbt step. The two dbt steps of a run share their vars, so each step starts from
+# the parse state the step before it left (dbt checks that it matches, else parses anew).
+PARSE_STATE = "partial_parse.msgpack"
+
+
+def _copy_if_exists(source: Path, target: Path) -> None:
+    """Copy a file, replacing the target atomically; nothing when the source is missing."""
+    if not source.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
 # The models that read the predicted-CLV files (kpi_daily, customer_value) must run after the
 # predicted-CLV asset, which itself reads a dbt table (int_customer_purchase_days). So the dbt
 # graph is two multi-assets over the same manifest, split at the `clv` source: Dagster orders
@@ -103,9 +121,13 @@ def _dbt_models(
     def _models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator[Any]:
         min_date, max_date = window_vars(context.partition_time_window)
         dbt_vars = json.dumps(warehouse.dbt_vars(min_date, max_date))
+        target_path = Path("target") / f"{name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
+        shared_parse_state = Path(dbt.project_dir) / "target" / PARSE_STATE
+        _copy_if_exists(shared_parse_state, Path(dbt.project_dir) / target_path / PARSE_STATE)
         with warehouse.dbt_environment():
-            invocation = dbt.cli(["build", "--vars", dbt_vars], context=context)
+            invocation = dbt.cli(["build", "--vars", dbt_vars], context=context, target_path=target_path)
         yield from invocation.stream()
+        _copy_if_exists(invocation.target_path / PARSE_STATE, shared_parse_state)
         # Every invocation writes megabytes of artifacts to its own target folder: a nightly
         # pipeline would fill the disk. They are kept only when dbt failed (stream raises).
         shutil.rmtree(invocation.target_path, ignore_errors=True)
