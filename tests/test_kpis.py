@@ -12,9 +12,11 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from loyalty_pipeline.generator import write_sources
+from loyalty_pipeline.predicted_clv import customer_summaries, read_summaries
 from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
 from tests import handworked
@@ -187,6 +189,71 @@ def test_customer_value(full_build: Settings) -> None:
         ("c-2", 4, 46.0, True, "Ann Lee"),  # subscriber
         ("c-3", 1, 233.0, True, None),  # o-11 on 15 Jan is within 90 days
     ]
+
+
+# Summaries of the predicted-CLV models (docs/clv.md): a purchase is a purchase day, x = purchase
+# days - 1, t_x = last - first purchase day, T = d - first purchase day (days), mean repeat spend =
+# revenue of the purchase days after the first / x. Completed orders by customer (o-4 refunded and
+# o-6 cancelled are not): c-1 o-1 01-01 (18), o-3 01-05 (20), o-5 01-10 (100); c-2 o-2 01-02 (30),
+# o-10 and o-9 both 01-20 (10 + 20: one purchase day of 30), o-7 02-02 (30); c-3 o-11 01-15 (360).
+# (customer, x, t_x, T, mean repeat spend)
+HANDWORKED_SUMMARIES = {
+    "2026-03-02": [
+        # 3 days; 01-01 -> 01-10 = 9; 01-01 -> 03-02 = 30 (Jan) + 28 (Feb) + 2 = 60; (20 + 100) / 2.
+        ("c-1", 2, 9, 60, 60.0),
+        # 3 days; 01-02 -> 02-02 = 31; 01-02 -> 03-02 = 59; (30 + 30) / 2.
+        ("c-2", 2, 31, 59, 30.0),
+        # 1 day; 01-15 -> 03-02 = 16 + 28 + 2 = 46; no repeat spend.
+        ("c-3", 0, 0, 46, None),
+    ],
+    "2026-01-20": [
+        ("c-1", 2, 9, 19, 60.0),  # 01-01 -> 01-20 = 19
+        ("c-2", 1, 18, 18, 30.0),  # 01-02 and 01-20 (o-10 + o-9): 01-02 -> 01-20 = 18; 10 + 20
+        ("c-3", 0, 0, 5, None),  # 01-15 -> 01-20 = 5
+    ],
+    "2026-01-07": [
+        ("c-1", 1, 4, 6, 20.0),  # 01-01 and 01-05 (o-3, 20)
+        ("c-2", 0, 0, 5, None),  # 01-02 -> 01-07 = 5
+        # c-3 has no completed order yet (o-4 of 01-05 was refunded): not a customer of the model.
+    ],
+}
+
+
+@pytest.mark.parametrize("day", sorted(HANDWORKED_SUMMARIES))
+def test_predicted_clv_summaries_worked_by_hand(full_build: Settings, day: str) -> None:
+    """The predicted-CLV step's SQL gives each customer's summary as worked out from the orders."""
+    summaries = customer_summaries(full_build.warehouse_path, dt.date.fromisoformat(day))
+    actual = [
+        (
+            row.customer_id,
+            row.frequency,
+            row.recency,
+            row.age,
+            row.repeat_revenue / row.frequency if row.frequency else None,
+        )
+        for row in summaries.itertuples()
+    ]
+    assert actual == HANDWORKED_SUMMARIES[day]
+
+
+def test_predicted_clv_inputs_of_the_last_day(full_build: Settings, tmp_path: Path) -> None:
+    """The grouped summaries the fits read, the holdout purchases and the margin, worked out by hand."""
+    first, last = dt.date(2026, 1, 20), handworked.END
+    summaries = read_summaries(full_build.warehouse_path, first, last, holdout_day=first, spool_dir=tmp_path)
+    rows = sorted(summaries.of_day(first).itertuples(index=False, name=None))
+    # (x, t_x, T, repeat revenue, purchase days after 01-20 up to 03-02, customers): c-3, c-2
+    # (o-7 on 02-02 is its one later purchase day), c-1.
+    assert rows == [(0, 0, 5, 0.0, 0, 1), (1, 18, 18, 30.0, 1, 1), (2, 9, 19, 120.0, 0, 1)]
+    # Revenue 18 + 30 + 20 + 100 + 360 + 10 + 20 + 30 = 588; margin 10 + 20 + 12 + 40 + 240 + 6 + 12 + 20 = 360.
+    assert summaries.margin(last) == (588.0, 360.0)
+    daily = pd.read_parquet(full_build.clv_dir / "daily" / f"{last}.parquet").iloc[0]
+    assert (daily["customers"], daily["repeat_customers"]) == (3, 2)
+    assert daily["gross_margin_rate"] == pytest.approx(360 / 588)
+    customers = pd.read_parquet(full_build.clv_dir / "customers" / f"{last}.parquet")
+    stored = customers[["customer_id", "frequency", "recency_days", "age_days", "mean_repeat_spend"]]
+    assert [
+        (row[0], row[1], row[2], row[3], None if pd.isna(row[4]) else row[4]) for row in stored.itertuples(index=False)
+    ] == HANDWORKED_SUMMARIES["2026-03-02"]
 
 
 def test_experience_drivers_and_nps_due(full_build: Settings) -> None:
