@@ -42,6 +42,7 @@ def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: fl
     for table, count in published_row_counts(settings).items():
         print(f"  {table:<32} {count:>10,}")
     print(f"KPIs for BI:    {settings.serving_path}  (open read-only; replaced atomically by each publish)")
+    print(f"KPI report:     {settings.report_path}  (opens in a browser, no internet needed)")
     print(f"Warehouse:      {settings.warehouse_path}  (the pipeline's own; BI reads the file above)")
     print(f"Raw store:      {settings.raw_dir}")
     print(f"Quarantine:     {settings.quarantine_dir}")

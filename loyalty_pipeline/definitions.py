@@ -10,10 +10,11 @@ from dagster_dbt import DbtCliResource
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.jobs import loyalty_daily_job
 from loyalty_pipeline.partitions import daily_partitions
-from loyalty_pipeline.publish import ServingFile, build_publish_assets
+from loyalty_pipeline.publish import ServingFile, build_publish_assets, build_report_asset
 from loyalty_pipeline.quality.checks import published_checks, raw_check
 from loyalty_pipeline.resources import DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
 from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
+from loyalty_pipeline.serving_postgres import ServingPostgres
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.sources.landing import landing_assets
 from loyalty_pipeline.sources.shop import shop_assets
@@ -35,6 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
         build_dbt_assets(project, partitions_def),
         build_publish_assets(partitions_def),
+        build_report_asset(partitions_def),
     ]
     asset_checks = [
         *(raw_check(table, partitions_def, settings.expectations_dir) for table in tables),
@@ -67,9 +69,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 quarantine_max_share=settings.quarantine_max_share,
                 upsell_rate_warn_above=settings.upsell_rate_warn_above,
                 volume_tolerance=settings.volume_tolerance,
+                volume_min_median=settings.volume_min_median,
                 chunk_rows=settings.validation_chunk_rows,
             ),
-            "serving": ServingFile(data_dir=data_dir),
+            "serving": ServingFile(data_dir=data_dir, currency=settings.currency),
+            "serving_postgres": ServingPostgres(
+                url=dg.EnvVar(settings.serving_postgres_url_env_var)
+                if settings.serving_postgres_url_env_var
+                else settings.serving_postgres_url,
+                reader_role=settings.serving_postgres_reader_role,
+            ),
             "alert_webhook": AlertWebhook(
                 url=dg.EnvVar(settings.alert_webhook_url_env_var)
                 if settings.alert_webhook_url_env_var

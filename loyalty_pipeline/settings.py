@@ -50,12 +50,17 @@ class Settings:
     quarantine_max_share: float = 0.01
     upsell_rate_warn_above: float = 0.9
     volume_tolerance: float = 0.4
+    volume_min_median: float = 50
     validation_chunk_rows: int = 1_000_000
     # Run-failure alerts: a Slack-compatible webhook (a secret, held like the shop URL) and
     # the Dagster UI address the alert links to.
     alert_webhook_url: str | None = None
     alert_webhook_url_env_var: str | None = None
     ui_url: str = "http://127.0.0.1:3000"
+    # Publishing to PostgreSQL for BI (a secret URL, held like the shop URL), and the read-only role.
+    serving_postgres_url: str | None = None
+    serving_postgres_url_env_var: str | None = None
+    serving_postgres_reader_role: str = "loyalty_bi"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -106,10 +111,16 @@ class Settings:
             quarantine_max_share=_number(env, "LOYALTY_QUARANTINE_MAX_SHARE", 0.01),
             upsell_rate_warn_above=_number(env, "LOYALTY_UPSELL_WARN_ABOVE", 0.9),
             volume_tolerance=_number(env, "LOYALTY_VOLUME_TOLERANCE", 0.4),
+            volume_min_median=_number(env, "LOYALTY_VOLUME_MIN_MEDIAN", 50),
             validation_chunk_rows=int(_number(env, "LOYALTY_VALIDATION_CHUNK_ROWS", 1_000_000)),
             alert_webhook_url=env.get("LOYALTY_ALERT_WEBHOOK_URL") or None,
             alert_webhook_url_env_var="LOYALTY_ALERT_WEBHOOK_URL" if env.get("LOYALTY_ALERT_WEBHOOK_URL") else None,
             ui_url=env.get("LOYALTY_UI_URL", "http://127.0.0.1:3000"),
+            serving_postgres_url=env.get("LOYALTY_SERVING_POSTGRES_URL") or None,
+            serving_postgres_url_env_var=(
+                "LOYALTY_SERVING_POSTGRES_URL" if env.get("LOYALTY_SERVING_POSTGRES_URL") else None
+            ),
+            serving_postgres_reader_role=env.get("LOYALTY_SERVING_POSTGRES_READER_ROLE", "loyalty_bi"),
         )
 
     @property
@@ -144,6 +155,11 @@ class Settings:
     def serving_path(self) -> Path:
         """The published KPI tables BI tools read (schema `kpi`), replaced atomically by each publish."""
         return self.data_dir / "serving" / "kpis.duckdb"
+
+    @property
+    def report_path(self) -> Path:
+        """The KPI report page, rewritten after each publish."""
+        return self.data_dir / "reports" / "kpi-report.html"
 
     @property
     def dagster_home(self) -> Path:
