@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 
 import dagster as dg
@@ -13,6 +14,7 @@ from loyalty_pipeline.partitions import daily_partitions
 from loyalty_pipeline.publish import ServingFile, build_publish_assets, build_report_asset
 from loyalty_pipeline.quality.checks import published_checks, raw_check
 from loyalty_pipeline.resources import DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
+from loyalty_pipeline.schedules import daily_schedule
 from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
 from loyalty_pipeline.serving_postgres import ServingPostgres
 from loyalty_pipeline.settings import Settings
@@ -35,9 +37,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *shop_assets([table for table in tables if table.source == "shop"], partitions_def),
         *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
         build_dbt_assets(project, partitions_def),
-        build_publish_assets(partitions_def),
+        build_publish_assets(
+            partitions_def,
+            dg.FreshnessPolicy.time_window(
+                fail_window=dt.timedelta(hours=settings.freshness_fail_hours),
+                warn_window=dt.timedelta(hours=settings.freshness_warn_hours),
+            ),
+        ),
         build_report_asset(partitions_def),
     ]
+    job = loyalty_daily_job(partitions_def)
     asset_checks = [
         *(raw_check(table, partitions_def, settings.expectations_dir) for table in tables),
         *published_checks(partitions_def, settings.expectations_dir),
@@ -46,7 +55,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks,
-        jobs=[loyalty_daily_job(partitions_def)],
+        jobs=[job],
+        schedules=[daily_schedule(job, settings.schedule_time, settings.schedule_enabled)],
         sensors=[alert_on_run_failure],
         resources={
             "shop_db": ShopDatabase(

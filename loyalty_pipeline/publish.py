@@ -82,8 +82,12 @@ def publish_serving_file(warehouse_path: Path, serving_path: Path) -> dict[str, 
     return counts
 
 
-def build_publish_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The published tables, one asset each, written together in one step after every check passed."""
+def build_publish_assets(partitions_def: dg.PartitionsDefinition, freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
+    """The published tables, one asset each, written together in one step after every check passed.
+
+    The freshness policy makes a table that has not been published for too long (a failed
+    check, a stopped schedule) show as stale in Dagster.
+    """
 
     @dg.multi_asset(
         specs=[
@@ -92,6 +96,7 @@ def build_publish_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
                 deps=[dg.AssetKey([table])],
                 group_name="published",
                 kinds={"duckdb"},
+                freshness_policy=freshness,
                 description=f"`{SERVING_SCHEMA}.{table}` in the serving file, as of the last run whose checks passed.",
             )
             for table in PUBLISHED_TABLES

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,12 @@ class Settings:
     serving_postgres_url: str | None = None
     serving_postgres_url_env_var: str | None = None
     serving_postgres_reader_role: str = "loyalty_bi"
+    # The daily schedule (off by default: the demo's sources end in the past) and how old the
+    # published tables may get before Dagster shows them as stale.
+    schedule_time: str = "06:00"
+    schedule_enabled: bool = False
+    freshness_warn_hours: float = 26
+    freshness_fail_hours: float = 30
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -84,6 +91,10 @@ class Settings:
         ):
             if not 0 <= value <= 1:
                 raise SettingsError(f"{name} must be a fraction in [0, 1], not {value}")
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.schedule_time):
+            raise SettingsError(f"LOYALTY_SCHEDULE_TIME must be HH:MM, not {self.schedule_time!r}")
+        if not 0 < self.freshness_warn_hours <= self.freshness_fail_hours:
+            raise SettingsError("LOYALTY_FRESHNESS_WARN_HOURS must be > 0 and <= LOYALTY_FRESHNESS_FAIL_HOURS")
         if not 0 < self.volume_tolerance < 1:
             raise SettingsError(f"LOYALTY_VOLUME_TOLERANCE must be in (0, 1), not {self.volume_tolerance}")
 
@@ -121,6 +132,10 @@ class Settings:
                 "LOYALTY_SERVING_POSTGRES_URL" if env.get("LOYALTY_SERVING_POSTGRES_URL") else None
             ),
             serving_postgres_reader_role=env.get("LOYALTY_SERVING_POSTGRES_READER_ROLE", "loyalty_bi"),
+            schedule_time=env.get("LOYALTY_SCHEDULE_TIME", "06:00"),
+            schedule_enabled=env.get("LOYALTY_SCHEDULE_ENABLED", "false").strip().lower() in ("1", "true", "yes"),
+            freshness_warn_hours=_number(env, "LOYALTY_FRESHNESS_WARN_HOURS", 26),
+            freshness_fail_hours=_number(env, "LOYALTY_FRESHNESS_FAIL_HOURS", 30),
         )
 
     @property
