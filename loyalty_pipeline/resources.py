@@ -109,7 +109,7 @@ class DataQuality(dg.ConfigurableResource):
     quarantine_max_share: float = 0.01
     upsell_rate_warn_above: float = 0.9
     volume_tolerance: float = 0.4
-    volume_min_median: float = 50
+    volume_min_median: float = 200
     chunk_rows: int = 1_000_000
 
     @property

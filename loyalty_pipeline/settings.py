@@ -51,7 +51,7 @@ class Settings:
     quarantine_max_share: float = 0.01
     upsell_rate_warn_above: float = 0.9
     volume_tolerance: float = 0.4
-    volume_min_median: float = 50
+    volume_min_median: float = 200
     validation_chunk_rows: int = 1_000_000
     # Run-failure alerts: a Slack-compatible webhook (a secret, held like the shop URL) and
     # the Dagster UI address the alert links to.
@@ -122,7 +122,7 @@ class Settings:
             quarantine_max_share=_number(env, "LOYALTY_QUARANTINE_MAX_SHARE", 0.01),
             upsell_rate_warn_above=_number(env, "LOYALTY_UPSELL_WARN_ABOVE", 0.9),
             volume_tolerance=_number(env, "LOYALTY_VOLUME_TOLERANCE", 0.4),
-            volume_min_median=_number(env, "LOYALTY_VOLUME_MIN_MEDIAN", 50),
+            volume_min_median=_number(env, "LOYALTY_VOLUME_MIN_MEDIAN", 200),
             validation_chunk_rows=int(_number(env, "LOYALTY_VALIDATION_CHUNK_ROWS", 1_000_000)),
             alert_webhook_url=env.get("LOYALTY_ALERT_WEBHOOK_URL") or None,
             alert_webhook_url_env_var="LOYALTY_ALERT_WEBHOOK_URL" if env.get("LOYALTY_ALERT_WEBHOOK_URL") else None,
