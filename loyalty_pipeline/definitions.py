@@ -38,13 +38,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
         build_dbt_assets(project, partitions_def),
         build_publish_assets(
-            partitions_def,
             dg.FreshnessPolicy.time_window(
                 fail_window=dt.timedelta(hours=settings.freshness_fail_hours),
                 warn_window=dt.timedelta(hours=settings.freshness_warn_hours),
             ),
         ),
-        build_report_asset(partitions_def),
+        build_report_asset(),
     ]
     job = loyalty_daily_job(partitions_def)
     asset_checks = [

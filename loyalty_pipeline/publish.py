@@ -82,11 +82,13 @@ def publish_serving_file(warehouse_path: Path, serving_path: Path) -> dict[str, 
     return counts
 
 
-def build_publish_assets(partitions_def: dg.PartitionsDefinition, freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
+def build_publish_assets(freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
     """The published tables, one asset each, written together in one step after every check passed.
 
-    The freshness policy makes a table that has not been published for too long (a failed
-    check, a stopped schedule) show as stale in Dagster.
+    They are not partitioned: a publication is of whole tables, once per run whatever its
+    partition range (one event per table, not one per table and day). The freshness policy
+    makes a table that has not been published for too long (a failed check, a stopped
+    schedule) show as stale in Dagster.
     """
 
     @dg.multi_asset(
@@ -101,8 +103,6 @@ def build_publish_assets(partitions_def: dg.PartitionsDefinition, freshness: dg.
             )
             for table in PUBLISHED_TABLES
         ],
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         name="publish_kpis",
     )
     def publish_kpis(
@@ -136,7 +136,7 @@ def build_publish_assets(partitions_def: dg.PartitionsDefinition, freshness: dg.
     return publish_kpis
 
 
-def build_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_report_asset() -> dg.AssetsDefinition:
     """The KPI report: one static HTML page, drawn from the published tables after each publish."""
 
     @dg.asset(
@@ -144,8 +144,6 @@ def build_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         deps=[dg.AssetKey(["published", table]) for table in PUBLISHED_TABLES],
         group_name="published",
         kinds={"html"},
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         description="A page of charts (MRR and movements, subscribers and churn, NPS, CSAT/CES, funnel, revenue "
         "and CPS, LTV, cohort retention) that opens without internet: `reports/kpi-report.html`.",
     )
