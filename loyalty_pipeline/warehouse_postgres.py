@@ -14,6 +14,7 @@ tables instead would copy the entire history on every daily run.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,6 +73,25 @@ def dbt_profile_env(url: str, schema: str = "public") -> dict[str, str]:
         "LOYALTY_PG_DATABASE": parsed.database or "",
         "LOYALTY_PG_SCHEMA": schema,
     }
+
+
+@contextmanager
+def dbt_profile_environment(url: str, schema: str = "public") -> Iterator[None]:
+    """Point dbt's `postgres` target at a database URL while dbt is invoked, then restore.
+
+    dagster-dbt hands this process's environment to the dbt subprocess, as
+    `Warehouse.dbt_environment` does for the DuckDB file.
+    """
+    previous = {name: os.environ.get(name) for name in PROFILE_ENV_VARS}
+    os.environ.update(dbt_profile_env(url, schema))
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def url_from_profile_env(env: Mapping[str, str]) -> str:
