@@ -25,7 +25,7 @@ def _date(text: str) -> dt.date:
 
 
 def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: float, run_count: int) -> None:
-    from loyalty_pipeline.runner import published_row_counts, raw_row_counts
+    from loyalty_pipeline.runner import published_row_counts, quarantined_row_counts, raw_row_counts
 
     print(
         f"\nDone: {(end - start).days + 1} daily partitions ({start} .. {end}) in {run_count} Dagster run(s), "
@@ -34,11 +34,19 @@ def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: fl
     print("Rows extracted per source table:")
     for table, count in raw_row_counts(settings, start, end).items():
         print(f"  {table:<32} {count:>10,}")
-    print("KPI tables (DuckDB, schema main):")
+    quarantined = quarantined_row_counts(settings)
+    if quarantined:
+        print("Rows quarantined (broke a row rule, left out of the KPIs):")
+        for table, count in quarantined.items():
+            print(f"  {table:<32} {count:>10,}")
+    print("Published KPI tables (DuckDB, schema kpi), checked by every blocking quality check:")
     for table, count in published_row_counts(settings).items():
         print(f"  {table:<32} {count:>10,}")
-    print(f"Warehouse:      {settings.warehouse_path}")
+    print(f"KPIs for BI:    {settings.serving_path}  (open read-only; replaced atomically by each publish)")
+    print(f"KPI report:     {settings.report_path}  (opens in a browser, no internet needed)")
+    print(f"Warehouse:      {settings.warehouse_path}  (the pipeline's own; BI reads the file above)")
     print(f"Raw store:      {settings.raw_dir}")
+    print(f"Quarantine:     {settings.quarantine_dir}")
     print(f"Dagster runs:   {settings.dagster_home}  (make dev, then http://127.0.0.1:3000)")
 
 
@@ -50,6 +58,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for table, count in counts.items():
         print(f"  {table:<24} {count:>10,}")
     print(f"Written to {Path(args.out).resolve()} in {time.monotonic() - began:.1f}s")
+    return 0
+
+
+def cmd_suites(_: argparse.Namespace) -> int:
+    from loyalty_pipeline.contract import load_contract
+    from loyalty_pipeline.quality.suites import write_raw_suites
+
+    settings = Settings.from_env()
+    changed = write_raw_suites(settings.expectations_dir, load_contract(settings.dbt_project_dir))
+    for path in changed:
+        print(f"updated {path}")
+    print(f"{len(changed)} suite(s) changed; review the diff before committing")
     return 0
 
 
@@ -133,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date, required=True)
     run.add_argument("--chunk-days", type=int, default=30, help="partitions per Dagster run (default %(default)s)")
     run.set_defaults(handler=cmd_run)
+
+    suites = commands.add_parser(
+        "suites", help="rewrite the contract part of the raw Great Expectations suites from the source contract"
+    )
+    suites.set_defaults(handler=cmd_suites)
 
     demo = commands.add_parser("demo", help="generate demo sources and materialise the whole demo period")
     demo.add_argument("--customers", type=int, default=DEMO.customers)

@@ -10,14 +10,20 @@ from dagster_dbt import DbtCliResource
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.jobs import loyalty_daily_job
 from loyalty_pipeline.partitions import daily_partitions
-from loyalty_pipeline.resources import LandingZone, RawStore, ShopDatabase, Warehouse
+from loyalty_pipeline.publish import ServingFile, build_publish_assets, build_report_asset
+from loyalty_pipeline.quality.checks import published_checks, raw_check
+from loyalty_pipeline.resources import DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
+from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
+from loyalty_pipeline.serving_postgres import ServingPostgres
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.sources.landing import landing_assets
 from loyalty_pipeline.sources.shop import shop_assets
 from loyalty_pipeline.transform import build_dbt_assets, dbt_executable, dbt_project
 
-# Single-run backfills of partition ranges are what keeps a 180-day backfill to a few runs.
+# Single-run backfills of partition ranges are what keeps a 180-day backfill to a few runs,
+# and partitioned checks are what lets a check judge exactly the run's partition range.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -29,11 +35,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *shop_assets([table for table in tables if table.source == "shop"], partitions_def),
         *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
         build_dbt_assets(project, partitions_def),
+        build_publish_assets(partitions_def),
+        build_report_asset(partitions_def),
+    ]
+    asset_checks = [
+        *(raw_check(table, partitions_def, settings.expectations_dir) for table in tables),
+        *published_checks(partitions_def, settings.expectations_dir),
     ]
     data_dir = str(settings.data_dir)
     return dg.Definitions(
         assets=assets,
+        asset_checks=asset_checks,
         jobs=[loyalty_daily_job(partitions_def)],
+        sensors=[alert_on_run_failure],
         resources={
             "shop_db": ShopDatabase(
                 url=dg.EnvVar(settings.shop_db_url_env_var)
@@ -48,6 +62,28 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 lookback_days=settings.lookback_days,
                 timezone=settings.timezone,
                 disabled_sources=sorted(settings.disabled_sources),
+            ),
+            "data_quality": DataQuality(
+                expectations_dir=str(settings.expectations_dir),
+                data_dir=data_dir,
+                quarantine_max_share=settings.quarantine_max_share,
+                upsell_rate_warn_above=settings.upsell_rate_warn_above,
+                volume_tolerance=settings.volume_tolerance,
+                volume_min_median=settings.volume_min_median,
+                chunk_rows=settings.validation_chunk_rows,
+            ),
+            "serving": ServingFile(data_dir=data_dir, currency=settings.currency),
+            "serving_postgres": ServingPostgres(
+                url=dg.EnvVar(settings.serving_postgres_url_env_var)
+                if settings.serving_postgres_url_env_var
+                else settings.serving_postgres_url,
+                reader_role=settings.serving_postgres_reader_role,
+            ),
+            "alert_webhook": AlertWebhook(
+                url=dg.EnvVar(settings.alert_webhook_url_env_var)
+                if settings.alert_webhook_url_env_var
+                else settings.alert_webhook_url,
+                ui_url=settings.ui_url,
             ),
             "dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable()),
         },

@@ -65,6 +65,11 @@ class Warehouse(dg.ConfigurableResource):
     timezone: str = "UTC"
     disabled_sources: list[str] = Field(default_factory=list)
 
+    @property
+    def database_path(self) -> Path:
+        """The DuckDB file dbt builds; only the dbt step writes it."""
+        return Path(self.data_dir) / "warehouse" / "loyalty.duckdb"
+
     def dbt_vars(self, min_date: str, max_date: str) -> dict[str, object]:
         """dbt `--vars` for a run over the partitions min_date..max_date (inclusive)."""
         return {
@@ -94,3 +99,40 @@ class Warehouse(dg.ConfigurableResource):
                 os.environ.pop("LOYALTY_DATA_DIR", None)
             else:
                 os.environ["LOYALTY_DATA_DIR"] = previous
+
+
+class DataQuality(dg.ConfigurableResource):
+    """The quality gate: where suites, quarantine and Data Docs live, and its thresholds."""
+
+    expectations_dir: str
+    data_dir: str
+    quarantine_max_share: float = 0.01
+    upsell_rate_warn_above: float = 0.9
+    volume_tolerance: float = 0.4
+    volume_min_median: float = 50
+    chunk_rows: int = 1_000_000
+
+    @property
+    def expectations_dir_path(self) -> Path:
+        return Path(self.expectations_dir)
+
+    def quarantine_path(self, source: str, table: str, partition_key: str) -> Path:
+        return Path(self.data_dir) / "quarantine" / source / table / f"{partition_key}.parquet"
+
+    @property
+    def docs_dir(self) -> Path:
+        """Great Expectations Data Docs, built for every failed validation."""
+        return Path(self.data_dir) / "quality" / "data_docs"
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """Thresholds the suites refer to as `{"$PARAMETER": name}` (and their SQL as `$name`)."""
+        return {
+            "quarantine_max_share": self.quarantine_max_share,
+            "upsell_rate_warn_above": self.upsell_rate_warn_above,
+            # A day below (1 - tolerance) x its trailing median is an incident; above the
+            # inverse, symmetric on a log scale, it is worth a warning.
+            "volume_min_ratio": 1 - self.volume_tolerance,
+            "volume_max_ratio": 1 / (1 - self.volume_tolerance),
+            "volume_min_median": self.volume_min_median,
+        }

@@ -22,6 +22,8 @@ from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
+from loyalty_pipeline.quality.raw import parquet_rows
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
@@ -70,11 +72,18 @@ def chunks(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, d
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Failed steps, then every failed check with what it found (its description)."""
     messages = []
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             messages.append(f"step {event.step_key} failed: {error.message.strip() if error else 'unknown error'}")
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            severity = evaluation.severity.value
+            messages.append(
+                f"check {evaluation.asset_check_key.to_user_string()} {severity}: {evaluation.description or ''}"
+            )
     return messages
 
 
@@ -169,20 +178,25 @@ def run_range(
     return summary
 
 
-PUBLISHED_TABLES = (
-    "kpi_daily",
-    "mrr_movements_monthly",
-    "customer_value",
-    "customer_profitability_monthly",
-    "experience_drivers",
-    "nps_due_customers",
-)
-
-
 def published_row_counts(settings: Settings) -> dict[str, int]:
-    """Rows of each published KPI table in the warehouse (read-only, after the runs)."""
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as connection:
-        return {table: connection.execute(f"select count(*) from {table}").fetchone()[0] for table in PUBLISHED_TABLES}
+    """Rows of each published KPI table in the serving file (read-only, after the runs)."""
+    if not settings.serving_path.exists():
+        return {}
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        return {
+            table: connection.execute(f'select count(*) from {SERVING_SCHEMA}."{table}"').fetchone()[0]
+            for table in PUBLISHED_TABLES
+        }
+
+
+def quarantined_row_counts(settings: Settings) -> dict[str, int]:
+    """Rows in quarantine per source table, every partition."""
+    counts = {}
+    for folder in sorted(path for path in settings.quarantine_dir.glob("*/*") if path.is_dir()):
+        rows = sum(parquet_rows(path) for path in folder.glob("*.parquet"))
+        if rows:
+            counts[f"{folder.parent.name}.{folder.name}"] = rows
+    return counts
 
 
 def raw_row_counts(settings: Settings, start: dt.date, end: dt.date) -> dict[str, int]:

@@ -23,6 +23,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 REPOSITORY_DBT_PROJECT_DIR = REPOSITORY_ROOT / "dbt_project"
 # The Dagster instance settings `make dev` and the command line share.
 INSTANCE_TEMPLATE = REPOSITORY_ROOT / "config" / "dagster.yaml"
+REPOSITORY_EXPECTATIONS_DIR = REPOSITORY_ROOT / "expectations"
 
 DEFAULT_START_DATE = dt.date(2026, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 35
@@ -44,10 +45,27 @@ class Settings:
     # Set when the shop URL came from the environment: Dagster then holds a reference to the
     # variable, not the URL, so a password in it never reaches the UI or run configuration.
     shop_db_url_env_var: str | None = None
+    expectations_dir: Path = REPOSITORY_EXPECTATIONS_DIR
+    # The quality gate's thresholds (docs/runbook.md explains each).
+    quarantine_max_share: float = 0.01
+    upsell_rate_warn_above: float = 0.9
+    volume_tolerance: float = 0.4
+    volume_min_median: float = 50
+    validation_chunk_rows: int = 1_000_000
+    # Run-failure alerts: a Slack-compatible webhook (a secret, held like the shop URL) and
+    # the Dagster UI address the alert links to.
+    alert_webhook_url: str | None = None
+    alert_webhook_url_env_var: str | None = None
+    ui_url: str = "http://127.0.0.1:3000"
+    # Publishing to PostgreSQL for BI (a secret URL, held like the shop URL), and the read-only role.
+    serving_postgres_url: str | None = None
+    serving_postgres_url_env_var: str | None = None
+    serving_postgres_reader_role: str = "loyalty_bi"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
         object.__setattr__(self, "dbt_project_dir", Path(self.dbt_project_dir).resolve())
+        object.__setattr__(self, "expectations_dir", Path(self.expectations_dir).resolve())
         try:
             ZoneInfo(self.timezone)
         except Exception as error:
@@ -60,6 +78,14 @@ class Settings:
             )
         if self.lookback_days < 0:
             raise SettingsError("LOYALTY_LOOKBACK_DAYS must be >= 0")
+        for name, value in (
+            ("LOYALTY_QUARANTINE_MAX_SHARE", self.quarantine_max_share),
+            ("LOYALTY_UPSELL_WARN_ABOVE", self.upsell_rate_warn_above),
+        ):
+            if not 0 <= value <= 1:
+                raise SettingsError(f"{name} must be a fraction in [0, 1], not {value}")
+        if not 0 < self.volume_tolerance < 1:
+            raise SettingsError(f"LOYALTY_VOLUME_TOLERANCE must be in (0, 1), not {self.volume_tolerance}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +107,20 @@ class Settings:
             lookback_days=int(env.get("LOYALTY_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)),
             dbt_project_dir=Path(env.get("LOYALTY_DBT_PROJECT_DIR", REPOSITORY_DBT_PROJECT_DIR)),
             shop_db_url_env_var="LOYALTY_SHOP_DB_URL" if env.get("LOYALTY_SHOP_DB_URL") else None,
+            expectations_dir=Path(env.get("LOYALTY_EXPECTATIONS_DIR", REPOSITORY_EXPECTATIONS_DIR)),
+            quarantine_max_share=_number(env, "LOYALTY_QUARANTINE_MAX_SHARE", 0.01),
+            upsell_rate_warn_above=_number(env, "LOYALTY_UPSELL_WARN_ABOVE", 0.9),
+            volume_tolerance=_number(env, "LOYALTY_VOLUME_TOLERANCE", 0.4),
+            volume_min_median=_number(env, "LOYALTY_VOLUME_MIN_MEDIAN", 50),
+            validation_chunk_rows=int(_number(env, "LOYALTY_VALIDATION_CHUNK_ROWS", 1_000_000)),
+            alert_webhook_url=env.get("LOYALTY_ALERT_WEBHOOK_URL") or None,
+            alert_webhook_url_env_var="LOYALTY_ALERT_WEBHOOK_URL" if env.get("LOYALTY_ALERT_WEBHOOK_URL") else None,
+            ui_url=env.get("LOYALTY_UI_URL", "http://127.0.0.1:3000"),
+            serving_postgres_url=env.get("LOYALTY_SERVING_POSTGRES_URL") or None,
+            serving_postgres_url_env_var=(
+                "LOYALTY_SERVING_POSTGRES_URL" if env.get("LOYALTY_SERVING_POSTGRES_URL") else None
+            ),
+            serving_postgres_reader_role=env.get("LOYALTY_SERVING_POSTGRES_READER_ROLE", "loyalty_bi"),
         )
 
     @property
@@ -107,8 +147,30 @@ class Settings:
         return self.data_dir / "warehouse" / "loyalty.duckdb"
 
     @property
+    def quarantine_dir(self) -> Path:
+        """Rows that broke a row-level rule, per source table and partition, with the rules."""
+        return self.data_dir / "quarantine"
+
+    @property
+    def serving_path(self) -> Path:
+        """The published KPI tables BI tools read (schema `kpi`), replaced atomically by each publish."""
+        return self.data_dir / "serving" / "kpis.duckdb"
+
+    @property
+    def report_path(self) -> Path:
+        """The KPI report page, rewritten after each publish."""
+        return self.data_dir / "reports" / "kpi-report.html"
+
+    @property
     def dagster_home(self) -> Path:
         return self.data_dir / "dagster_home"
 
     def is_enabled(self, source_system: str) -> bool:
         return source_system not in self.disabled_sources
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError as error:
+        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from error

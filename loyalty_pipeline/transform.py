@@ -36,7 +36,9 @@ def manifest_is_current(project_dir: Path) -> bool:
         return False
     sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
     for folder in ("models", "macros", "tests", "seeds"):
-        sources.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
+        # Folders too: deleting or renaming a file changes only its folder's mtime.
+        sources.append(project_dir / folder)
+        sources.extend((project_dir / folder).rglob("*"))
     return all(path.stat().st_mtime <= manifest.stat().st_mtime for path in sources if path.exists())
 
 

@@ -9,7 +9,9 @@ from dagster import AssetExecutionContext
 
 from loyalty_pipeline.contract import ContractTable
 from loyalty_pipeline.partitions import partition_days
-from loyalty_pipeline.resources import RawStore
+from loyalty_pipeline.quality.raw import partition_bounds, split_deliveries, write_quarantine
+from loyalty_pipeline.quality.suites import load_suite, raw_suite_name, suite_path
+from loyalty_pipeline.resources import DataQuality, RawStore
 from loyalty_pipeline.sources.conform import SourceContractError, conform
 from loyalty_pipeline.sources.raw_store import write_partition
 
@@ -70,7 +72,7 @@ def build_extract_asset(
         group_name=table.source,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        required_resource_keys={resource_key, "raw_store"},
+        required_resource_keys={resource_key, "raw_store", "data_quality"},
         kinds={kind, "parquet"},
         description=_describe(table),
         metadata={"dagster/column_schema": table_schema(table)},
@@ -78,24 +80,49 @@ def build_extract_asset(
     def _extract(context: AssetExecutionContext) -> dg.MaterializeResult:
         source = getattr(context.resources, resource_key)
         raw_store: RawStore = context.resources.raw_store
+        quality: DataQuality = context.resources.data_quality
         window = context.partition_time_window
         is_first = context.partition_key_range.start == partitions_def.get_first_partition_key()
         extracted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         try:
             deliveries = read_days(source, table, window, is_first)
-            counts = {}
-            for day in partition_days(window):
-                partition = day.isoformat()
-                frame = conform(deliveries[day], table, partition)
-                path = raw_store.partition_path(table.source, table.name, partition)
-                counts[partition] = write_partition(path, frame, table, day, extracted_at)
+            frames = {day: conform(deliveries[day], table, day.isoformat()) for day in partition_days(window)}
         except SourceContractError as error:
             raise dg.Failure(description=str(error), metadata=error.metadata, allow_retries=False) from error
-        context.log.info(f"{table.source}.{table.name}: {sum(counts.values())} rows over {len(counts)} partition(s)")
+        suite = load_suite(suite_path(quality.expectations_dir_path, "raw", raw_suite_name(table)))
+        splits, failures = split_deliveries(
+            frames,
+            {day: partition_bounds(partitions_def, day) for day in frames},
+            suite,
+            table,
+            extracted_at,
+            docs_dir=quality.docs_dir,
+            run_name=f"{context.run_id}-{table.source}__{table.name}-extract",
+            chunk_rows=quality.chunk_rows,
+        )
+        counts, quarantined = {}, {}
+        for day, split in splits.items():
+            partition = day.isoformat()
+            path = raw_store.partition_path(table.source, table.name, partition)
+            delivered = len(split.clean) + len(split.quarantined)
+            counts[partition] = write_partition(path, split.clean, table, day, extracted_at, delivered)
+            quarantine_path = quality.quarantine_path(table.source, table.name, partition)
+            quarantined[partition] = write_quarantine(quarantine_path, split.quarantined, day, extracted_at)
+        total_quarantined = sum(quarantined.values())
+        context.log.info(
+            f"{table.source}.{table.name}: {sum(counts.values())} rows over {len(counts)} partition(s)"
+            + (f", {total_quarantined} quarantined" if total_quarantined else "")
+        )
+        for failure in failures:
+            context.log.warning(f"quarantined: {failure.describe()}")
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": sum(counts.values()),
                 "rows_by_partition": dg.MetadataValue.json(counts),
+                "quarantined_rows": total_quarantined,
+                "quarantined_by_rule": dg.MetadataValue.json(
+                    {failure.rule: failure.unexpected_count for failure in failures}
+                ),
                 "source_location": location(source),
                 "raw_location": str(raw_store.table_dir(table.source, table.name)),
             }

@@ -18,6 +18,7 @@ from loyalty_pipeline.contract import ContractTable
 
 PARTITION_COLUMN = "_partition_date"
 EXTRACTED_AT_COLUMN = "_extracted_at"
+EXTRACTED_ROWS_KEY = b"loyalty.extracted_rows"
 
 _ARROW_TYPES = {
     "varchar": pa.string(),
@@ -49,14 +50,24 @@ def _to_arrow(frame: pd.DataFrame, table: ContractTable) -> pa.Table:
 
 
 def write_partition(
-    path: Path, frame: pd.DataFrame, table: ContractTable, partition_day: dt.date, extracted_at: dt.datetime
+    path: Path,
+    frame: pd.DataFrame,
+    table: ContractTable,
+    partition_day: dt.date,
+    extracted_at: dt.datetime,
+    extracted_rows: int,
 ) -> int:
-    """Replace the partition's file atomically with this delivery; return the rows written."""
+    """Replace the partition's file atomically with this delivery's clean rows; return the rows written.
+
+    The file records how many rows the source delivered, quarantined ones included, so the
+    reconciliation check can prove that none was lost.
+    """
     stamped = frame.assign(
         **{PARTITION_COLUMN: pd.Timestamp(partition_day), EXTRACTED_AT_COLUMN: pd.Timestamp(extracted_at)}
     )
     stamped = stamped.sort_values(list(table.primary_key), kind="stable").reset_index(drop=True)
     arrow = _to_arrow(stamped, table)
+    arrow = arrow.replace_schema_metadata({EXTRACTED_ROWS_KEY: str(extracted_rows).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename over it: readers see the old file or the new one.
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

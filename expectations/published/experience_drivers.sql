@@ -1,0 +1,1 @@
+select * from experience_drivers

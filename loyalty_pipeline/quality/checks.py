@@ -1,0 +1,264 @@
+"""One factory turns any expectation suite into a blocking Dagster asset check.
+
+A check loads the batches of the run's partition range (raw Parquet partitions, or rows of
+a warehouse table through the suite's SQL file), validates them with Great Expectations and
+reports every failed expectation with what the on-call engineer needs: suite, expectation,
+column, partitions, unexpected count, up to 20 sample keys and values, and the Data Docs page.
+"""
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from loyalty_pipeline.contract import ContractTable
+from loyalty_pipeline.partitions import partition_days
+from loyalty_pipeline.quality.raw import extracted_rows, parquet_rows, partition_bounds, with_partition_columns
+from loyalty_pipeline.quality.suites import SuiteFile, load_suite, raw_suite_name, suite_path
+from loyalty_pipeline.quality.validation import ExpectationFailure, ValidationOutcome, merge_outcomes, validate_frame
+from loyalty_pipeline.resources import DataQuality, RawStore, Warehouse
+
+
+@dataclass
+class Batch:
+    """A frame to validate against a suite, with the thresholds its expectations refer to."""
+
+    frame: pd.DataFrame
+    suite: SuiteFile
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckWindow:
+    """The days a check judges: the run's partitions, and the lookback the run restated."""
+
+    first: dt.date
+    last: dt.date
+    restated_from: dt.date
+
+    @property
+    def label(self) -> str:
+        return self.first.isoformat() if self.first == self.last else f"{self.first}..{self.last}"
+
+
+BatchLoader = Callable[[dg.AssetCheckExecutionContext, CheckWindow], Iterator[Batch]]
+
+
+def check_window(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> CheckWindow:
+    days = partition_days(context.partition_time_window)
+    start = dt.date.fromisoformat(warehouse.start_date)
+    restated_from = max(start, days[0] - dt.timedelta(days=warehouse.lookback_days))
+    return CheckWindow(first=days[0], last=days[-1], restated_from=restated_from)
+
+
+def build_suite_check(
+    *,
+    asset_key: dg.AssetKey,
+    suite: SuiteFile,
+    partitions_def: dg.PartitionsDefinition,
+    load_batches: BatchLoader,
+    required_resource_keys: set[str],
+) -> dg.AssetChecksDefinition:
+    """A blocking check of an asset against a suite; ERROR rules block, WARN rules only warn."""
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=suite.name,
+        description=f"Great Expectations suite `{suite.path.parent.name}/{suite.path.name}`: "
+        + suite.meta.get("description", ""),
+        blocking=True,
+        partitions_def=partitions_def,
+        required_resource_keys={"data_quality", "warehouse", *required_resource_keys},
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        quality: DataQuality = context.resources.data_quality
+        window = check_window(context, context.resources.warehouse)
+        outcomes = []
+        for batch in load_batches(context, window):
+            outcomes.append(
+                validate_frame(
+                    batch.frame,
+                    batch.suite,
+                    parameters={**quality.parameters, **batch.parameters},
+                    key_columns=batch.suite.meta.get("key_columns", ()),
+                    partition_column=batch.suite.meta.get("partition_column"),
+                    chunk_rows=quality.chunk_rows,
+                    docs_dir=quality.docs_dir,
+                    run_name=f"{context.run.run_id}-{suite.name}",
+                )
+            )
+        return check_result(merge_outcomes(outcomes), suite, window)
+
+    return _check
+
+
+def check_result(outcomes: Sequence[ValidationOutcome], suite: SuiteFile, window: CheckWindow) -> dg.AssetCheckResult:
+    """The Dagster result of the outcomes of one check: what failed, where, and how badly."""
+    failures = [failure for outcome in outcomes for failure in outcome.failures]
+    errors = [failure for failure in failures if failure.severity == "error"]
+    metadata: dict[str, Any] = {
+        "suite": suite.name,
+        "suite_file": dg.MetadataValue.path(str(suite.path)),
+        "partitions": window.label,
+        "rows_validated": sum(outcome.rows for outcome in outcomes),
+        "failed_expectations": len(failures),
+    }
+    docs = [outcome.docs_page for outcome in outcomes if outcome.docs_page]
+    if docs:
+        metadata["data_docs"] = dg.MetadataValue.path(docs[0])
+    if failures:
+        first = (errors or failures)[0]
+        metadata.update(
+            {
+                "expectation": first.expectation,
+                "column": ", ".join(first.columns),
+                "rule": first.rule,
+                "unexpected_count": first.unexpected_count,
+                "failed_partitions": ", ".join(sorted(first.partitions)) or window.label,
+                "samples": dg.MetadataValue.json(first.samples),
+                "failures": dg.MetadataValue.json([_failure_json(failure) for failure in failures]),
+                "summary": dg.MetadataValue.md(_summary_table(failures)),
+            }
+        )
+    return dg.AssetCheckResult(
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description="; ".join(failure.describe() for failure in (errors or failures)[:3]) or None,
+    )
+
+
+def _failure_json(failure: ExpectationFailure) -> dict[str, Any]:
+    return {
+        "expectation": failure.expectation,
+        "columns": failure.columns,
+        "rule": failure.rule,
+        "severity": failure.severity,
+        "unexpected_count": failure.unexpected_count,
+        "observed": failure.observed,
+        "partitions": failure.partitions,
+        "samples": failure.samples,
+    }
+
+
+def _summary_table(failures: Sequence[ExpectationFailure]) -> str:
+    lines = ["| severity | expectation | column | rule | unexpected | partitions |", "|---|---|---|---|---|---|"]
+    for failure in failures:
+        partitions = ", ".join(sorted(failure.partitions)[:5]) + (" …" if len(failure.partitions) > 5 else "")
+        count = failure.unexpected_count or f"observed {failure.observed}"
+        lines.append(
+            f"| {failure.severity} | {failure.expectation} | {', '.join(failure.columns)} | {failure.rule} "
+            f"| {count} | {partitions} |"
+        )
+    return "\n".join(lines)
+
+
+# --- raw tables ------------------------------------------------------------------------------
+
+
+def raw_check(
+    table: ContractTable, partitions_def: dg.TimeWindowPartitionsDefinition, expectations_dir: Path
+) -> dg.AssetChecksDefinition:
+    """The check of a raw table: its suite on the stored partitions, and their reconciliation."""
+    suite = load_suite(suite_path(expectations_dir, "raw", raw_suite_name(table)))
+    partitions_suite = load_suite(suite_path(expectations_dir, "raw", "partitions"))
+
+    def load(context: dg.AssetCheckExecutionContext, window: CheckWindow) -> Iterator[Batch]:
+        raw_store: RawStore = context.resources.raw_store
+        quality: DataQuality = context.resources.data_quality
+        days = partition_days(context.partition_time_window)
+        summary = []
+        chunk: list[pd.DataFrame] = []
+        chunk_rows = 0
+        for day in days:
+            partition = day.isoformat()
+            path = raw_store.partition_path(table.source, table.name, partition)
+            quarantined = parquet_rows(quality.quarantine_path(table.source, table.name, partition))
+            extracted = extracted_rows(path)
+            landed = parquet_rows(path) + quarantined
+            summary.append(
+                {
+                    "partition": partition,
+                    "extracted_rows": extracted,
+                    "landed_rows": landed,
+                    "quarantined_share": quarantined / extracted if extracted else 0.0,
+                }
+            )
+            if path.exists():
+                stored = read_raw_partition(path, table)
+                chunk.append(with_partition_columns(stored, partition_bounds(partitions_def, day)))
+                chunk_rows += len(chunk[-1])
+            if chunk_rows >= quality.chunk_rows:
+                yield Batch(pd.concat(chunk, ignore_index=True), suite)
+                chunk, chunk_rows = [], 0
+        if chunk:
+            yield Batch(pd.concat(chunk, ignore_index=True), suite)
+        yield Batch(pd.DataFrame(summary).astype({"extracted_rows": "Int64"}), partitions_suite)
+
+    return build_suite_check(
+        asset_key=dg.AssetKey([table.source, table.name]),
+        suite=suite,
+        partitions_def=partitions_def,
+        load_batches=load,
+        required_resource_keys={"raw_store"},
+    )
+
+
+def read_raw_partition(path: Path, table: ContractTable) -> pd.DataFrame:
+    """A stored raw partition as extraction validated it: dates as timestamps, no stored partition day."""
+    frame = pd.read_parquet(path).drop(columns=["_partition_date"])
+    for column in table.columns:
+        if column.type == "date":
+            frame[column.name] = pd.to_datetime(frame[column.name])
+    return frame
+
+
+# --- published tables ------------------------------------------------------------------------
+
+_PARAMETER = re.compile(r"\$([a-z_]+)")
+
+
+def published_check(
+    asset_key: dg.AssetKey, suite_name: str, partitions_def: dg.PartitionsDefinition, expectations_dir: Path
+) -> dg.AssetChecksDefinition:
+    """The check of a warehouse table: its suite on the rows its SQL file selects for the run."""
+    suite = load_suite(suite_path(expectations_dir, "published", suite_name))
+    query = suite.path.with_suffix(".sql").read_text()
+
+    def load(context: dg.AssetCheckExecutionContext, window: CheckWindow) -> Iterator[Batch]:
+        warehouse: Warehouse = context.resources.warehouse
+        values = {
+            "window_start": window.first,
+            "window_end": window.last,
+            "restated_from": window.restated_from,
+            **context.resources.data_quality.parameters,
+        }
+        bound = {name: values[name] for name in dict.fromkeys(_PARAMETER.findall(query))}
+        # Read-only, and closed before validating: the warehouse file is never held open.
+        with duckdb.connect(str(warehouse.database_path), read_only=True) as connection:
+            frame = connection.execute(query, bound).df()
+        days = pd.date_range(window.restated_from, window.last, freq="D")
+        yield Batch(frame, suite, {"expected_dates": [day.date().isoformat() for day in days]})
+
+    return build_suite_check(
+        asset_key=asset_key,
+        suite=suite,
+        partitions_def=partitions_def,
+        load_batches=load,
+        required_resource_keys=set(),
+    )
+
+
+def published_checks(partitions_def: dg.PartitionsDefinition, expectations_dir: Path) -> list[dg.AssetChecksDefinition]:
+    """A check per published suite, on the warehouse table its meta names."""
+    checks = []
+    for path in sorted((expectations_dir / "published").glob("*.json")):
+        suite = load_suite(path)
+        checks.append(published_check(dg.AssetKey([suite.meta["table"]]), suite.name, partitions_def, expectations_dir))
+    return checks
