@@ -15,21 +15,25 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_dbt import DbtCliResource
 from psycopg import sql
 
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.generator import GeneratorConfig, generate
-from loyalty_pipeline.runner import PUBLISHED_TABLES, run_range
-from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, Settings
+from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.publish import PUBLISHED_TABLES
+from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS, Settings
 from loyalty_pipeline.sources.raw_store import write_partition
 from loyalty_pipeline.transform import dbt_executable
 from loyalty_pipeline.warehouse_postgres import connect, dbt_profile_environment, load_raw_to_postgres
+from tests.helpers import failure_message
 
 pytestmark = pytest.mark.postgres
 
@@ -62,7 +66,11 @@ def make_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
 
 @pytest.fixture(scope="module")
 def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The DuckDB pipeline, through Dagster, over the whole period in one run."""
+    """The DuckDB pipeline's extraction and dbt models, through Dagster, over the whole period in one run.
+
+    A run of the daily job as `loyalty-pipeline run` makes it, without the steps that do not
+    write the warehouse (quality checks, publishing, the report): they would double the time.
+    """
     root = tmp_path_factory.mktemp("postgres_warehouse")
     generate(CONFIG, root / "sources")
     settings = Settings(
@@ -71,7 +79,29 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         landing_dir=str(root / "sources" / "landing"),
         start_date=CONFIG.start,
     )
-    run_range(settings, CONFIG.start, LAST_DAY, chunk_days=CONFIG.days, echo=lambda _: None)
+    defs = build_definitions(settings)
+    selection = [
+        key
+        for asset in defs.assets
+        if isinstance(asset, dg.AssetsDefinition)
+        and (
+            asset.node_def.name == "loyalty_dbt_models"
+            or (len(asset.keys) == 1 and asset.key.path[0] in SOURCE_SYSTEMS)
+        )
+        for key in asset.keys
+    ]
+    job = defs.resolve_job_def(LOYALTY_DAILY_JOB).get_subset(
+        asset_selection=set(selection), asset_check_selection=set()
+    )
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: CONFIG.start.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: LAST_DAY.isoformat(),
+        },
+    )
+    assert result.success, failure_message(result)
     return settings
 
 
@@ -189,7 +219,7 @@ def test_loading_replaces_exactly_the_partitions_that_changed(
                 'note "; drop': [odd] * len(channels),
             }
         )
-        write_partition(folder / f"{day.isoformat()}.parquet", frame, spend, day, extracted_at)
+        write_partition(folder / f"{day.isoformat()}.parquet", frame, spend, day, extracted_at, len(channels))
 
     first_extraction = dt.datetime(2026, 1, 3, 1, 0)
     for day in days:
