@@ -25,9 +25,7 @@ def serving_database(postgres_url: str) -> Iterator[tuple[str, str, str]]:
     database, role, password = f"loyalty_serving_{suffix}", f"loyalty_bi_{suffix}", "reader-secret"
     with psycopg.connect(conninfo(postgres_url), autocommit=True) as admin:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-        admin.execute(
-            sql.SQL("create role {} login password {}").format(sql.Identifier(role), sql.Literal(password))
-        )
+        admin.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(role), sql.Literal(password)))
     base = make_url(postgres_url).set(database=database)
     reader = base.set(username=role, password=password)
     yield (
