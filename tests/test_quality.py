@@ -126,12 +126,14 @@ def _sessions_on(settings: Settings, when: dt.date) -> float:
 # --- schema faults: the partition cannot be read; extraction fails, nothing downstream runs ---
 
 
+# A fingerprint of the published kpi_daily: its row count and an order-independent hash sum.
+VERSION_QUERY = "select count(*), sum(hash(date, kpi, segment_type, segment_value, value)) from kpi.kpi_daily"
 READER = """
 import duckdb, json, sys, time
 from pathlib import Path
 serving, stop, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 held = duckdb.connect(str(serving), read_only=True)  # a BI tool holding its connection open
-query = "select count(*), sum(hash(date, kpi, segment_type, segment_value, value)) from kpi.kpi_daily"
+query = sys.argv[4]
 reads, errors = [], []
 while not stop.exists():
     try:
@@ -149,7 +151,8 @@ out.write_text(json.dumps({"reads": reads, "errors": errors}))
 def _reader(settings: Settings, tmp_path: Path) -> Iterator[dict]:
     """A separate process reading the serving file in a loop; yields its findings when stopped."""
     stop, out = tmp_path / "stop-reader", tmp_path / "reader.json"
-    process = subprocess.Popen([sys.executable, "-c", READER, str(settings.serving_path), str(stop), str(out)])
+    arguments = [str(settings.serving_path), str(stop), str(out), VERSION_QUERY]
+    process = subprocess.Popen([sys.executable, "-c", READER, *arguments])
     findings: dict = {}
     try:
         yield findings
@@ -247,8 +250,24 @@ BROKEN = {
 }
 
 
-def test_bad_rows_are_quarantined_and_too_many_block_publishing(workspace: Path) -> None:
+def _version(settings: Settings) -> list:
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        return list(connection.execute(VERSION_QUERY).fetchone())
+
+
+def test_bad_rows_are_quarantined_and_too_many_block_publishing(workspace: Path, tmp_path: Path) -> None:
     settings = _settings(workspace)
+    before = _version(settings)
+    with _reader(settings, tmp_path) as reader:
+        _bad_rows_scenario(settings)
+    # Readers saw the old publication, then the new one, each whole: never a mix, never an error.
+    assert reader["errors"] == []
+    assert len(reader["reads"]) > 10
+    assert {tuple(read) for read in reader["reads"]} <= {tuple(before), tuple(_version(settings))}
+    assert before != _version(settings)
+
+
+def _bad_rows_scenario(settings: Settings) -> None:
     _break_rows(settings)
     published_before = _digest(settings.serving_path)
 
