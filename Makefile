@@ -27,10 +27,12 @@ demo: install
 
 ## The test suite, with the services it needs (PostgreSQL).
 test: install
-	LOYALTY_TEST_POSTGRES_URL=$$(bash scripts/start-postgres.sh) $(BIN)/pytest
+	LOYALTY_TEST_POSTGRES_URL=$$(bash scripts/start-postgres.sh) \
+	LOYALTY_TEST_CHROMIUM=$$(bash scripts/install-chromium.sh) \
+	$(BIN)/pytest
 
 test-fast: install
-	$(BIN)/pytest -m "not postgres"
+	$(BIN)/pytest -m "not postgres and not browser"
 
 lint: install
 	$(BIN)/ruff check loyalty_pipeline tests

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
 
-from loyalty_pipeline.errors import PipelineError
+from loyalty_pipeline.errors import PipelineError, SettingsError
 from loyalty_pipeline.generator import GeneratorConfig, generate
 from loyalty_pipeline.settings import Settings
 
@@ -42,6 +43,7 @@ def _print_summary(settings: Settings, start: dt.date, end: dt.date, seconds: fl
     for table, count in published_row_counts(settings).items():
         print(f"  {table:<32} {count:>10,}")
     print(f"KPIs for BI:    {settings.serving_path}  (open read-only; replaced atomically by each publish)")
+    print(f"KPI report:     {settings.report_path}  (opens in a browser, no internet needed)")
     print(f"Warehouse:      {settings.warehouse_path}  (the pipeline's own; BI reads the file above)")
     print(f"Raw store:      {settings.raw_dir}")
     print(f"Quarantine:     {settings.quarantine_dir}")
@@ -108,6 +110,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load_postgres(args: argparse.Namespace) -> int:
+    from loyalty_pipeline.contract import load_contract
+    from loyalty_pipeline.resources import redact_url
+    from loyalty_pipeline.warehouse_postgres import load_raw_to_postgres, url_from_profile_env
+
+    settings = Settings.from_env()
+    url = url_from_profile_env(os.environ)
+    if (args.start is None) != (args.end is None):
+        raise SettingsError("give both --start and --end, or neither (every partition)")
+    days = None
+    if args.start is not None:
+        days = [args.start + dt.timedelta(days=offset) for offset in range((args.end - args.start).days + 1)]
+    tables = [table for table in load_contract(settings.dbt_project_dir) if settings.is_enabled(table.source)]
+    began = time.monotonic()
+    print(f"Loading the raw store {settings.raw_dir} into {redact_url(url)}")
+    summary = load_raw_to_postgres(settings.raw_dir, url, tables, partitions=days, force=args.force)
+    for table, load in summary.items():
+        print(
+            f"  raw_{table:<32} {load.rows_loaded:>10,} rows from {load.partitions_loaded} partitions"
+            f" ({load.partitions_skipped} unchanged, {load.partitions_removed} removed)"
+        )
+    print(f"Done in {time.monotonic() - began:.1f}s; next: dbt build --target postgres (docs/warehouse-postgres.md)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="partitions per Dagster run (default: the whole period in one run, which sees every record)",
     )
     demo.set_defaults(handler=cmd_demo)
+
+    load = commands.add_parser(
+        "load-postgres",
+        help="copy the raw store into PostgreSQL (LOYALTY_PG_* variables) for dbt's postgres target",
+    )
+    load.add_argument("--start", type=_date, help="first partition to (re)load (default: every partition)")
+    load.add_argument("--end", type=_date, help="last partition to (re)load")
+    load.add_argument("--force", action="store_true", help="reload partitions that look unchanged too")
+    load.set_defaults(handler=cmd_load_postgres)
     return parser
 
 

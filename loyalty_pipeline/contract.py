@@ -23,6 +23,8 @@ class ContractColumn:
     name: str
     type: ColumnType
     nullable: bool
+    # The data_type as the dbt source declares it, e.g. decimal(18,4): a SQL warehouse's raw tables use it.
+    data_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def _table(source: str, table: dict) -> ContractTable:
             name=column["name"],
             type=_column_type(column["data_type"]),
             nullable=bool(column.get("meta", {}).get("nullable", False)),
+            data_type=column["data_type"],
         )
         for column in table["columns"]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 
 import dagster as dg
@@ -11,10 +12,12 @@ from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.jobs import loyalty_daily_job
 from loyalty_pipeline.partitions import daily_partitions
 from loyalty_pipeline.predicted_clv import build_clv_assets
-from loyalty_pipeline.publish import ServingFile, build_publish_assets
+from loyalty_pipeline.publish import ServingFile, build_publish_assets, build_report_asset
 from loyalty_pipeline.quality.checks import published_checks, raw_check
 from loyalty_pipeline.resources import ClvModel, DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
+from loyalty_pipeline.schedules import daily_schedule
 from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
+from loyalty_pipeline.serving_postgres import ServingPostgres
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.sources.landing import landing_assets
 from loyalty_pipeline.sources.shop import shop_assets
@@ -36,8 +39,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *landing_assets([table for table in tables if table.source != "shop"], partitions_def),
         *build_dbt_assets(project, partitions_def),
         build_clv_assets(partitions_def),
-        build_publish_assets(partitions_def),
+        build_publish_assets(
+            dg.FreshnessPolicy.time_window(
+                fail_window=dt.timedelta(hours=settings.freshness_fail_hours),
+                warn_window=dt.timedelta(hours=settings.freshness_warn_hours),
+            ),
+        ),
+        build_report_asset(),
     ]
+    job = loyalty_daily_job(partitions_def)
     asset_checks = [
         *(raw_check(table, partitions_def, settings.expectations_dir) for table in tables),
         *published_checks(partitions_def, settings.expectations_dir),
@@ -46,7 +56,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks,
-        jobs=[loyalty_daily_job(partitions_def)],
+        jobs=[job],
+        schedules=[daily_schedule(job, settings.schedule_time, settings.schedule_enabled)],
         sensors=[alert_on_run_failure],
         resources={
             "shop_db": ShopDatabase(
@@ -69,6 +80,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 quarantine_max_share=settings.quarantine_max_share,
                 upsell_rate_warn_above=settings.upsell_rate_warn_above,
                 volume_tolerance=settings.volume_tolerance,
+                volume_min_median=settings.volume_min_median,
                 chunk_rows=settings.validation_chunk_rows,
             ),
             "clv_model": ClvModel(
@@ -76,7 +88,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 monthly_discount_rate=settings.clv_monthly_discount_rate,
                 max_spend_frequency_correlation=settings.clv_max_spend_frequency_correlation,
             ),
-            "serving": ServingFile(data_dir=data_dir),
+            "serving": ServingFile(data_dir=data_dir, currency=settings.currency),
+            "serving_postgres": ServingPostgres(
+                url=dg.EnvVar(settings.serving_postgres_url_env_var)
+                if settings.serving_postgres_url_env_var
+                else settings.serving_postgres_url,
+                reader_role=settings.serving_postgres_reader_role,
+            ),
             "alert_webhook": AlertWebhook(
                 url=dg.EnvVar(settings.alert_webhook_url_env_var)
                 if settings.alert_webhook_url_env_var

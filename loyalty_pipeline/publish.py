@@ -14,7 +14,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from loyalty_pipeline.resources import Warehouse
+from loyalty_pipeline.report import write_report
+from loyalty_pipeline.resources import Warehouse, redact_url
+from loyalty_pipeline.serving_postgres import SCHEMA, ServingPostgres, publish_to_postgres
 
 # The catalogue's published tables and the order that makes every publication identical.
 PUBLISHED_TABLES: dict[str, tuple[str, ...]] = {
@@ -25,17 +27,23 @@ PUBLISHED_TABLES: dict[str, tuple[str, ...]] = {
     "experience_drivers": ("driver_question",),
     "nps_due_customers": ("customer_id",),
 }
-SERVING_SCHEMA = "kpi"
+SERVING_SCHEMA = SCHEMA  # the same schema name in the serving file and in PostgreSQL
 
 
 class ServingFile(dg.ConfigurableResource):
-    """The DuckDB file BI tools read: `$LOYALTY_DATA_DIR/serving/kpis.duckdb`, schema `kpi`."""
+    """What readers get: the DuckDB file BI tools read (`serving/kpis.duckdb`, schema `kpi`)
+    and the HTML report (`reports/kpi-report.html`), both under the data folder."""
 
     data_dir: str
+    currency: str = "EUR"
 
     @property
     def path(self) -> Path:
         return Path(self.data_dir) / "serving" / "kpis.duckdb"
+
+    @property
+    def report_path(self) -> Path:
+        return Path(self.data_dir) / "reports" / "kpi-report.html"
 
 
 def _quoted(identifier: str) -> str:
@@ -74,8 +82,14 @@ def publish_serving_file(warehouse_path: Path, serving_path: Path) -> dict[str, 
     return counts
 
 
-def build_publish_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The published tables, one asset each, written together in one step after every check passed."""
+def build_publish_assets(freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
+    """The published tables, one asset each, written together in one step after every check passed.
+
+    They are not partitioned: a publication is of whole tables, once per run whatever its
+    partition range (one event per table, not one per table and day). The freshness policy
+    makes a table that has not been published for too long (a failed check, a stopped
+    schedule) show as stale in Dagster.
+    """
 
     @dg.multi_asset(
         specs=[
@@ -84,26 +98,60 @@ def build_publish_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
                 deps=[dg.AssetKey([table])],
                 group_name="published",
                 kinds={"duckdb"},
+                freshness_policy=freshness,
                 description=f"`{SERVING_SCHEMA}.{table}` in the serving file, as of the last run whose checks passed.",
             )
             for table in PUBLISHED_TABLES
         ],
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         name="publish_kpis",
     )
     def publish_kpis(
-        context: dg.AssetExecutionContext, warehouse: Warehouse, serving: ServingFile
+        context: dg.AssetExecutionContext,
+        warehouse: Warehouse,
+        serving: ServingFile,
+        serving_postgres: ServingPostgres,
     ) -> Iterator[dg.MaterializeResult]:
         counts = publish_serving_file(warehouse.database_path, serving.path)
         context.log.info(f"published {sum(counts.values())} rows to {serving.path}")
+        locations = {table: [f"{serving.path} :: {SERVING_SCHEMA}.{table}"] for table in counts}
+        if serving_postgres.url:
+            target = redact_url(serving_postgres.url)
+            _, granted = publish_to_postgres(
+                str(serving.path), serving_postgres.url, PUBLISHED_TABLES, serving_postgres.reader_role
+            )
+            context.log.info(f"published to PostgreSQL {target}")
+            if not granted:
+                context.log.warning(
+                    f"PostgreSQL role {serving_postgres.reader_role!r} does not exist: BI cannot read the "
+                    "tables until it is created (docs/bi.md)"
+                )
+            for table in counts:
+                locations[table].append(f"{target} :: {SERVING_SCHEMA}.{table}")
         for table, rows in counts.items():
             yield dg.MaterializeResult(
                 asset_key=dg.AssetKey(["published", table]),
-                metadata={
-                    "dagster/row_count": rows,
-                    "location": f"{serving.path} :: {SERVING_SCHEMA}.{table}",
-                },
+                metadata={"dagster/row_count": rows, "locations": dg.MetadataValue.json(locations[table])},
             )
 
     return publish_kpis
+
+
+def build_report_asset() -> dg.AssetsDefinition:
+    """The KPI report: one static HTML page, drawn from the published tables after each publish."""
+
+    @dg.asset(
+        key=dg.AssetKey(["reports", "kpi_report"]),
+        deps=[dg.AssetKey(["published", table]) for table in PUBLISHED_TABLES],
+        group_name="published",
+        kinds={"html"},
+        description="A page of charts (MRR and movements, subscribers and churn, NPS, CSAT/CES, funnel, revenue "
+        "and CPS, LTV, cohort retention) that opens without internet: `reports/kpi-report.html`.",
+    )
+    def kpi_report(context: dg.AssetExecutionContext, serving: ServingFile) -> dg.MaterializeResult:
+        # Read the published copy, not the warehouse: the report shows what BI sees.
+        with duckdb.connect(str(serving.path), read_only=True) as connection:
+            path = write_report(connection, SERVING_SCHEMA, serving.report_path, currency=serving.currency)
+        context.log.info(f"report written to {path}")
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size})
+
+    return kpi_report

@@ -129,6 +129,7 @@ class DataQuality(dg.ConfigurableResource):
     quarantine_max_share: float = 0.01
     upsell_rate_warn_above: float = 0.9
     volume_tolerance: float = 0.4
+    volume_min_median: float = 200
     chunk_rows: int = 1_000_000
 
     @property
@@ -145,7 +146,7 @@ class DataQuality(dg.ConfigurableResource):
 
     @property
     def parameters(self) -> dict[str, float]:
-        """Thresholds the suites refer to as `{"$PARAMETER": name}`."""
+        """Thresholds the suites refer to as `{"$PARAMETER": name}` (and their SQL as `$name`)."""
         return {
             "quarantine_max_share": self.quarantine_max_share,
             "upsell_rate_warn_above": self.upsell_rate_warn_above,
@@ -153,4 +154,5 @@ class DataQuality(dg.ConfigurableResource):
             # inverse, symmetric on a log scale, it is worth a warning.
             "volume_min_ratio": 1 - self.volume_tolerance,
             "volume_max_ratio": 1 / (1 - self.volume_tolerance),
+            "volume_min_median": self.volume_min_median,
         }

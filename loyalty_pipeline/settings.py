@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class Settings:
     quarantine_max_share: float = 0.01
     upsell_rate_warn_above: float = 0.9
     volume_tolerance: float = 0.4
+    volume_min_median: float = 200
     validation_chunk_rows: int = 1_000_000
     # Predicted CLV (docs/clv.md): the monthly discount rate of the 12-month CLV, and the
     # |correlation| of purchase frequency and spend above which its fit check warns.
@@ -60,6 +62,16 @@ class Settings:
     alert_webhook_url: str | None = None
     alert_webhook_url_env_var: str | None = None
     ui_url: str = "http://127.0.0.1:3000"
+    # Publishing to PostgreSQL for BI (a secret URL, held like the shop URL), and the read-only role.
+    serving_postgres_url: str | None = None
+    serving_postgres_url_env_var: str | None = None
+    serving_postgres_reader_role: str = "loyalty_bi"
+    # The daily schedule (off by default: the demo's sources end in the past) and how old the
+    # published tables may get before Dagster shows them as stale.
+    schedule_time: str = "06:00"
+    schedule_enabled: bool = False
+    freshness_warn_hours: float = 26
+    freshness_fail_hours: float = 30
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -83,6 +95,10 @@ class Settings:
         ):
             if not 0 <= value <= 1:
                 raise SettingsError(f"{name} must be a fraction in [0, 1], not {value}")
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.schedule_time):
+            raise SettingsError(f"LOYALTY_SCHEDULE_TIME must be HH:MM, not {self.schedule_time!r}")
+        if not 0 < self.freshness_warn_hours <= self.freshness_fail_hours:
+            raise SettingsError("LOYALTY_FRESHNESS_WARN_HOURS must be > 0 and <= LOYALTY_FRESHNESS_FAIL_HOURS")
         if not 0 < self.volume_tolerance < 1:
             raise SettingsError(f"LOYALTY_VOLUME_TOLERANCE must be in (0, 1), not {self.volume_tolerance}")
         if not 0 <= self.clv_monthly_discount_rate < 1:
@@ -119,12 +135,22 @@ class Settings:
             quarantine_max_share=_number(env, "LOYALTY_QUARANTINE_MAX_SHARE", 0.01),
             upsell_rate_warn_above=_number(env, "LOYALTY_UPSELL_WARN_ABOVE", 0.9),
             volume_tolerance=_number(env, "LOYALTY_VOLUME_TOLERANCE", 0.4),
+            volume_min_median=_number(env, "LOYALTY_VOLUME_MIN_MEDIAN", 200),
             validation_chunk_rows=int(_number(env, "LOYALTY_VALIDATION_CHUNK_ROWS", 1_000_000)),
             clv_monthly_discount_rate=_number(env, "LOYALTY_CLV_MONTHLY_DISCOUNT_RATE", 0.01),
             clv_max_spend_frequency_correlation=_number(env, "LOYALTY_CLV_MAX_SPEND_FREQUENCY_CORRELATION", 0.3),
             alert_webhook_url=env.get("LOYALTY_ALERT_WEBHOOK_URL") or None,
             alert_webhook_url_env_var="LOYALTY_ALERT_WEBHOOK_URL" if env.get("LOYALTY_ALERT_WEBHOOK_URL") else None,
             ui_url=env.get("LOYALTY_UI_URL", "http://127.0.0.1:3000"),
+            serving_postgres_url=env.get("LOYALTY_SERVING_POSTGRES_URL") or None,
+            serving_postgres_url_env_var=(
+                "LOYALTY_SERVING_POSTGRES_URL" if env.get("LOYALTY_SERVING_POSTGRES_URL") else None
+            ),
+            serving_postgres_reader_role=env.get("LOYALTY_SERVING_POSTGRES_READER_ROLE", "loyalty_bi"),
+            schedule_time=env.get("LOYALTY_SCHEDULE_TIME", "06:00"),
+            schedule_enabled=env.get("LOYALTY_SCHEDULE_ENABLED", "false").strip().lower() in ("1", "true", "yes"),
+            freshness_warn_hours=_number(env, "LOYALTY_FRESHNESS_WARN_HOURS", 26),
+            freshness_fail_hours=_number(env, "LOYALTY_FRESHNESS_FAIL_HOURS", 30),
         )
 
     @property
@@ -164,6 +190,11 @@ class Settings:
     def serving_path(self) -> Path:
         """The published KPI tables BI tools read (schema `kpi`), replaced atomically by each publish."""
         return self.data_dir / "serving" / "kpis.duckdb"
+
+    @property
+    def report_path(self) -> Path:
+        """The KPI report page, rewritten after each publish."""
+        return self.data_dir / "reports" / "kpi-report.html"
 
     @property
     def dagster_home(self) -> Path:

@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from loyalty_pipeline.generator import generate
+from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.transform import prepare_dbt_manifest
-from tests.helpers import SMALL
+from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,6 +30,21 @@ def small_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sources")
     generate(SMALL, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A whole generated period run and published once per session; tests only read it."""
+    root = tmp_path_factory.mktemp("generated")
+    generate(GENERATED, root / "sources")
+    settings = Settings(
+        data_dir=root / "data",
+        shop_db_url=f"sqlite:///{root / 'sources' / 'shop.sqlite'}",
+        landing_dir=str(root / "sources" / "landing"),
+        start_date=GENERATED.start,
+    )
+    run_range(settings, GENERATED.start, GENERATED_LAST_DAY, chunk_days=GENERATED.days, echo=lambda _: None)
+    return settings
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ from loyalty_pipeline.settings import Settings
 
 # Small generated sources shared by the session: 300 customers over three weeks.
 SMALL = GeneratorConfig(customers=300, days=21, seed=7, start=dt.date(2026, 1, 1))
+# A generated run long enough for two month ends, monthly cohorts and the 30-day windows,
+# small enough for the suite; built once per session (conftest `generated_run`).
+GENERATED = GeneratorConfig(customers=1_500, days=75, seed=11, start=dt.date(2026, 1, 1))
+GENERATED_LAST_DAY = GENERATED.start + dt.timedelta(days=GENERATED.days - 1)
 
 
 def materialize_extract(

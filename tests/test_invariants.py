@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
-from loyalty_pipeline.generator import GeneratorConfig, generate
-from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
-from tests.helpers import warehouse_query
+from tests.helpers import GENERATED, GENERATED_LAST_DAY, warehouse_query
 
-# Long enough for two month ends and the 30-day windows, small enough for the test suite.
-CONFIG = GeneratorConfig(customers=1_500, days=75, seed=11, start=dt.date(2026, 1, 1))
-LAST_DAY = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
 RATES = (
     "session_conversion_rate",
     "visitor_conversion_rate",
@@ -28,20 +22,6 @@ RATES = (
     "cross_sell_rate",
     "unprofitable_customer_share_30d",
 )
-
-
-@pytest.fixture(scope="module")
-def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root: Path = tmp_path_factory.mktemp("invariants")
-    generate(CONFIG, root / "sources")
-    settings = Settings(
-        data_dir=root / "data",
-        shop_db_url=f"sqlite:///{root / 'sources' / 'shop.sqlite'}",
-        landing_dir=str(root / "sources" / "landing"),
-        start_date=CONFIG.start,
-    )
-    run_range(settings, CONFIG.start, LAST_DAY, chunk_days=CONFIG.days, echo=lambda _: None)
-    return settings
 
 
 def test_rates_and_scores_are_in_range(generated_run: Settings) -> None:
@@ -63,7 +43,7 @@ def test_every_day_has_every_company_kpi(generated_run: Settings) -> None:
     per_day = warehouse_query(
         generated_run, "select date, count(*) from kpi_daily where segment_type = 'all' group by date order by date"
     )
-    assert [row[0] for row in per_day] == [CONFIG.start + dt.timedelta(days=n) for n in range(CONFIG.days)]
+    assert [row[0] for row in per_day] == [GENERATED.start + dt.timedelta(days=n) for n in range(GENERATED.days)]
     assert {row[1] for row in per_day} == {31}  # every daily KPI of the catalogue
 
 
@@ -123,10 +103,11 @@ def test_customer_tables_are_consistent(generated_run: Settings) -> None:
         generated_run,
         "select count(*), count(distinct cps_decile), count(*) filter (where is_active) from customer_value",
     )[0]
-    assert customers == CONFIG.customers
+    assert customers == GENERATED.customers
     assert deciles == 10
     (active_kpi,) = warehouse_query(
         generated_run,
-        f"select denominator from kpi_daily where kpi = 'cps_avg_30d' and segment_type = 'all' and date = '{LAST_DAY}'",
+        "select denominator from kpi_daily where kpi = 'cps_avg_30d' and segment_type = 'all'"
+        f" and date = '{GENERATED_LAST_DAY}'",
     )[0]
     assert active == active_kpi

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
@@ -152,3 +154,23 @@ def test_settings_from_environment(tmp_path: Path) -> None:
         Settings.from_env({"LOYALTY_TIMEZONE": "Mars/Olympus"})
     with pytest.raises(ValueError, match="unknown source systems"):
         Settings.from_env({"LOYALTY_DISABLED_SOURCES": "crm"})
+
+
+def test_the_daily_schedule_runs_yesterdays_partition_at_the_configured_time(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"LOYALTY_DATA_DIR": str(tmp_path), "LOYALTY_SCHEDULE_TIME": "05:30", "LOYALTY_TIMEZONE": "Europe/Berlin"}
+    )
+    schedule = build_definitions(settings).resolve_schedule_def("loyalty_daily_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 5 * * *", "Europe/Berlin")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # LOYALTY_SCHEDULE_ENABLED turns it on
+    tick = dt.datetime(2026, 3, 5, 5, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    (request,) = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests
+    assert request.partition_key == "2026-03-04"
+
+
+def test_published_tables_show_as_stale_after_the_freshness_window(tmp_path: Path) -> None:
+    settings = Settings.from_env({"LOYALTY_DATA_DIR": str(tmp_path), "LOYALTY_FRESHNESS_FAIL_HOURS": "48"})
+    graph = build_definitions(settings).resolve_asset_graph()
+    policy = graph.get(dg.AssetKey(["published", "kpi_daily"])).freshness_policy
+    assert policy.fail_window.to_timedelta() == dt.timedelta(hours=48)
+    assert policy.warn_window.to_timedelta() == dt.timedelta(hours=26)

@@ -8,6 +8,7 @@ the rows quarantined, and that once the input is fixed a re-run publishes again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -15,6 +16,8 @@ import http.server
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +126,56 @@ def _sessions_on(settings: Settings, when: dt.date) -> float:
 # --- schema faults: the partition cannot be read; extraction fails, nothing downstream runs ---
 
 
-def test_schema_faults_block_publishing_until_the_input_is_fixed(workspace: Path) -> None:
+# A fingerprint of the published kpi_daily: its row count and an order-independent hash sum.
+VERSION_QUERY = "select count(*), sum(hash(date, kpi, segment_type, segment_value, value)) from kpi.kpi_daily"
+READER = """
+import duckdb, json, sys, time
+from pathlib import Path
+serving, stop, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+held = duckdb.connect(str(serving), read_only=True)  # a BI tool holding its connection open
+query = sys.argv[4]
+reads, errors = [], []
+while not stop.exists():
+    try:
+        with duckdb.connect(str(serving), read_only=True) as connection:  # a BI tool reconnecting
+            reads.append(list(connection.execute(query).fetchone()))
+        reads.append(list(held.execute(query).fetchone()))
+    except Exception as error:
+        errors.append(repr(error))
+    time.sleep(0.05)
+out.write_text(json.dumps({"reads": reads, "errors": errors}))
+"""
+
+
+@contextlib.contextmanager
+def _reader(settings: Settings, tmp_path: Path) -> Iterator[dict]:
+    """A separate process reading the serving file in a loop; yields its findings when stopped."""
+    stop, out = tmp_path / "stop-reader", tmp_path / "reader.json"
+    arguments = [str(settings.serving_path), str(stop), str(out), VERSION_QUERY]
+    process = subprocess.Popen([sys.executable, "-c", READER, *arguments])
+    findings: dict = {}
+    try:
+        yield findings
+    finally:
+        stop.touch()
+        process.wait(timeout=60)
+        findings.update(json.loads(out.read_text()))
+
+
+def test_schema_faults_block_publishing_until_fixed_while_readers_hold_the_serving_file(
+    workspace: Path, tmp_path: Path
+) -> None:
     settings = _settings(workspace)
+    with _reader(settings, tmp_path) as reader:
+        _schema_faults_then_fix(settings)
+    # The reader never failed, never blocked a run, and only ever saw the one complete version
+    # (the fixed re-run publishes the same tables as the baseline).
+    assert reader["errors"] == []
+    assert len(reader["reads"]) > 10
+    assert len({tuple(read) for read in reader["reads"]}) == 1
+
+
+def _schema_faults_then_fix(settings: Settings) -> None:
     landing = settings.resolved_landing_dir
     sessions_file = landing_file(landing, "sessions", LAST, "parquet")
     tickets_file = landing_file(landing, "support_tickets", LAST)
@@ -199,8 +250,24 @@ BROKEN = {
 }
 
 
-def test_bad_rows_are_quarantined_and_too_many_block_publishing(workspace: Path) -> None:
+def _version(settings: Settings) -> list:
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        return list(connection.execute(VERSION_QUERY).fetchone())
+
+
+def test_bad_rows_are_quarantined_and_too_many_block_publishing(workspace: Path, tmp_path: Path) -> None:
     settings = _settings(workspace)
+    before = _version(settings)
+    with _reader(settings, tmp_path) as reader:
+        _bad_rows_scenario(settings)
+    # Readers saw the old publication, then the new one, each whole: never a mix, never an error.
+    assert reader["errors"] == []
+    assert len(reader["reads"]) > 10
+    assert {tuple(read) for read in reader["reads"]} <= {tuple(before), tuple(_version(settings))}
+    assert before != _version(settings)
+
+
+def _bad_rows_scenario(settings: Settings) -> None:
     _break_rows(settings)
     published_before = _digest(settings.serving_path)
 
@@ -224,11 +291,18 @@ def test_bad_rows_are_quarantined_and_too_many_block_publishing(workspace: Path)
     assert not _published_in_run(settings, run_id)
     assert _digest(settings.serving_path) == published_before
 
-    # Under a looser threshold the same partition publishes, without the quarantined rows.
+    # Under a looser threshold the same partition publishes, without the quarantined rows; a
+    # soft rule that fails (upsell rate above a threshold set to 0 here) warns and does not block.
     sessions_before = _sessions_on(settings, LAST)
-    tolerant = dataclasses.replace(settings, quarantine_max_share=1.0)
+    tolerant = dataclasses.replace(settings, quarantine_max_share=1.0, upsell_rate_warn_above=0.0)
     run_range(tolerant, LAST, LAST, echo=_quiet)
     assert _sessions_on(tolerant, LAST) == sessions_before - 3  # both copies of each duplicate
+    run_id = dagster_instance(tolerant).get_runs(limit=1)[0].run_id
+    upsell = _check_evaluations(tolerant, run_id)["kpi_daily"]
+    assert not upsell.passed
+    assert upsell.severity == dg.AssetCheckSeverity.WARN
+    assert _metadata(upsell)["rule"] == "an upsell rate close to 100 % means no new customers are coming"
+    assert _published_in_run(tolerant, run_id)
 
 
 # --- volume: a day with half its usual sessions is an incident; publishing stops, on-call is told ---

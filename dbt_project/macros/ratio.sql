@@ -6,6 +6,46 @@
     decimal(38, 12)
 {%- endmacro %}
 
+{#-
+    numerator / denominator for an amount: exact, rounded half away from zero to the 12
+    places of exact_amount(), and the same on every adapter; null for a zero denominator.
+    The numerator has at most 12 decimals, the denominator is an integer (a count, 12).
+    A plain `/` would not do: DuckDB divides decimals in double precision, so about one
+    quotient in 200 lands on the other side of the 12th decimal than PostgreSQL's exact
+    numeric division. Both get integer arithmetic on units of 1e-12 instead.
+-#}
+{% macro divide_amount(numerator, denominator) -%}
+    {{ return(adapter.dispatch('divide_amount')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__divide_amount(numerator, denominator) -%}
+    cast(
+        sign({{ numerator }})
+        * div(
+            2 * abs(cast({{ numerator }} as {{ exact_amount() }})) * 1000000000000 + nullif({{ denominator }}, 0),
+            2 * nullif({{ denominator }}, 0)
+        )
+        * 0.000000000001
+        as {{ exact_amount() }}
+    )
+{%- endmacro %}
+
+{#- DuckDB's // truncates hugeints exactly; numerator units of 1e-12 fit a hugeint below 10^26. -#}
+{% macro duckdb__divide_amount(numerator, denominator) -%}
+    cast(
+        cast(
+            sign({{ numerator }})
+            * (
+                (2 * cast(abs(cast({{ numerator }} as {{ exact_amount() }})) * 1000000000000 as hugeint)
+                    + nullif({{ denominator }}, 0))
+                // (2 * nullif({{ denominator }}, 0))
+            )
+            as decimal(38, 0)
+        ) * cast(0.000000000001 as {{ exact_amount() }})
+        as {{ exact_amount() }}
+    )
+{%- endmacro %}
+
 {#- KPI values are stored as double precision: float in DuckDB would be 4-byte. -#}
 {% macro kpi_number(expression) -%}
     cast({{ expression }} as double precision)

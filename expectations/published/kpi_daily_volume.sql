@@ -26,7 +26,10 @@ select
     measure,
     volume,
     trailing_median,
-    -- A full trailing week is needed before a day can be judged against it.
-    case when trailing_days = 7 and trailing_median > 0 then volume / trailing_median end as ratio_to_trailing_median
+    -- A day is judged against a full trailing week, and only at volumes where a drop of the
+    -- tolerance is a signal rather than counting noise ($volume_min_median).
+    case
+        when trailing_days = 7 and trailing_median >= $volume_min_median then volume / trailing_median
+    end as ratio_to_trailing_median
 from with_trailing_median
 where date between $window_start and $window_end

@@ -237,6 +237,7 @@ def published_check(
             "window_start": window.first,
             "window_end": window.last,
             "restated_from": window.restated_from,
+            **context.resources.data_quality.parameters,
         }
         bound = {name: values[name] for name in dict.fromkeys(_PARAMETER.findall(query))}
         # Read-only, and closed before validating: the warehouse file is never held open.

@@ -58,19 +58,23 @@ active_at_month_end as (
     inner join customer_status on customer_status.date_day = months.last_published_day
 ),
 
+active_counts as (
+    select month_start, count(*) as active_customers
+    from active_at_month_end
+    group by month_start
+),
+
 retention_spend_shares as (
     select
         months.month_start,
-        cast(
-            sum(marketing_spend.retention_spend)
-            / (select count(*) from active_at_month_end where active_at_month_end.month_start = months.month_start)
-            as {{ exact_amount() }}
-        ) as retention_spend_share
+        {{ divide_amount('sum(marketing_spend.retention_spend)', 'active_counts.active_customers') }}
+            as retention_spend_share
     from months
     inner join marketing_spend
         on cast({{ dbt.date_trunc('month', 'marketing_spend.spend_date') }} as date) = months.month_start
         and marketing_spend.spend_date <= months.last_published_day
-    group by months.month_start
+    left join active_counts on months.month_start = active_counts.month_start
+    group by months.month_start, active_counts.active_customers
 ),
 
 customer_months as (

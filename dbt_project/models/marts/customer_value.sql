@@ -48,7 +48,9 @@ scored as (
     select
         customer_id,
         customer_profitability_score,
-        ntile(10) over (order by customer_profitability_score, customer_id) as cps_decile
+        -- bigint on every adapter (PostgreSQL's ntile is an integer); ties by customer_id's code points.
+        cast(ntile(10) over (order by customer_profitability_score, {{ codepoint_order('customer_id') }}) as bigint)
+            as cps_decile
     from profitability
 ),
 

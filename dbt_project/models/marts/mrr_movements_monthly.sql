@@ -97,13 +97,14 @@ movements as (
 final as (
     select
         month_ends.month_start as month,
-        coalesce(movements.opening_mrr, 0) as opening_mrr,
-        coalesce(movements.new_mrr, 0) as new_mrr,
-        coalesce(movements.reactivation_mrr, 0) as reactivation_mrr,
-        coalesce(movements.expansion_mrr, 0) as expansion_mrr,
-        coalesce(movements.contraction_mrr, 0) as contraction_mrr,
-        coalesce(movements.churned_mrr, 0) as churned_mrr,
-        coalesce(movements.closing_mrr, 0) as closing_mrr
+        -- Typed, not left to the adapter: PostgreSQL's sum of a decimal has no scale.
+        cast(coalesce(movements.opening_mrr, 0) as {{ exact_amount() }}) as opening_mrr,
+        cast(coalesce(movements.new_mrr, 0) as {{ exact_amount() }}) as new_mrr,
+        cast(coalesce(movements.reactivation_mrr, 0) as {{ exact_amount() }}) as reactivation_mrr,
+        cast(coalesce(movements.expansion_mrr, 0) as {{ exact_amount() }}) as expansion_mrr,
+        cast(coalesce(movements.contraction_mrr, 0) as {{ exact_amount() }}) as contraction_mrr,
+        cast(coalesce(movements.churned_mrr, 0) as {{ exact_amount() }}) as churned_mrr,
+        cast(coalesce(movements.closing_mrr, 0) as {{ exact_amount() }}) as closing_mrr
     from month_ends
     cross join published_months
     left join movements on month_ends.month_start = movements.month_start

@@ -61,7 +61,7 @@ active_counts as (
 retention_spend_shares as (
     select
         active_counts.date_day,
-        cast(coalesce(sum(marketing_spend.retention_spend), 0) / active_counts.active_customers as {{ exact_amount() }})
+        {{ divide_amount('coalesce(sum(marketing_spend.retention_spend), 0)', 'active_counts.active_customers') }}
             as retention_spend_share
     from active_counts
     left join marketing_spend

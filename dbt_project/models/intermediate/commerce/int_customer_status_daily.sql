@@ -55,7 +55,8 @@ final as (
     select
         coalesce(customer_mrr.date_day, purchase_active.date_day) as date_day,
         coalesce(customer_mrr.customer_id, purchase_active.customer_id) as customer_id,
-        coalesce(customer_mrr.mrr, 0) as mrr,
+        -- Typed, not left to the adapter: PostgreSQL's sum of a decimal has no scale.
+        cast(coalesce(customer_mrr.mrr, 0) as {{ exact_amount() }}) as mrr,
         coalesce(customer_mrr.mrr, 0) > 0 as is_subscriber,
         purchase_active.customer_id is not null as is_purchase_active
     from customer_mrr

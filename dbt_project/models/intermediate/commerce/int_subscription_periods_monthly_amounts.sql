@@ -15,7 +15,10 @@ final as (
         price,
         -- Exact to 12 decimals (not cents): decimals keep every later sum exact and the same
         -- whatever order a parallel aggregation adds in, so re-runs give identical tables.
-        cast(case when billing_period = 'year' then price / 12 else price end as {{ exact_amount() }}) as monthly_amount,
+        case
+            when billing_period = 'year' then {{ divide_amount('price', '12') }}
+            else cast(price as {{ exact_amount() }})
+        end as monthly_amount,
         {{ to_reporting_date('started_at') }} as first_mrr_date,
         {{ to_reporting_date('ended_at') }} as end_mrr_date
     from subscription_periods
