@@ -99,14 +99,18 @@ def split_deliveries(
         expectations=suite.row_rules,
     )
     rules = _rules_by_row(len(batch), outcome.failures)
+    broken = rules != ""
+    # The batch holds the days in order, each a contiguous slice: a mask per day over the
+    # whole batch would make a long backfill quadratic in its rows.
+    ends = np.cumsum([len(frames[day]) for day in days])
     splits = {}
-    for day in days:
-        in_day = (batch["_partition_date"] == pd.Timestamp(day)).to_numpy()
-        bad = in_day & (rules != "")
-        delivered = [name for name in frames[day].columns]
+    for day, end in zip(days, ends, strict=True):
+        start = end - len(frames[day])
+        rows, bad = batch.iloc[start:end], broken[start:end]
+        delivered = list(frames[day].columns)
         splits[day] = Split(
-            clean=batch.loc[in_day & ~bad, delivered].reset_index(drop=True),
-            quarantined=batch.loc[bad, delivered].assign(**{RULES_COLUMN: rules[bad]}).reset_index(drop=True),
+            clean=rows.loc[~bad, delivered].reset_index(drop=True),
+            quarantined=rows.loc[bad, delivered].assign(**{RULES_COLUMN: rules[start:end][bad]}).reset_index(drop=True),
         )
     return splits, outcome.failures
 

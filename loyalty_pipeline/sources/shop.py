@@ -65,7 +65,9 @@ def read_shop_days(
     days = partition_days(window)
     # Older history (first partition only) belongs to the first day.
     local_day = local_day.where(local_day >= days[0], days[0])
-    return {day: frame[local_day == day].reset_index(drop=True) for day in days}
+    # One grouping, not a mask per day: a long backfill would be quadratic in its rows.
+    by_day = dict(tuple(frame.groupby(local_day, sort=False)))
+    return {day: by_day.get(day, frame.iloc[:0]).reset_index(drop=True) for day in days}
 
 
 def shop_assets(tables: list[ContractTable], partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
