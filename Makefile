@@ -32,7 +32,7 @@ test: install
 	$(BIN)/pytest
 
 test-fast: install
-	$(BIN)/pytest -m "not postgres and not browser"
+	$(BIN)/pytest -m "not postgres and not browser and not slow"
 
 lint: install
 	$(BIN)/ruff check loyalty_pipeline tests
@@ -41,6 +41,12 @@ lint: install
 format: install
 	$(BIN)/ruff format loyalty_pipeline tests
 	$(BIN)/ruff check --fix loyalty_pipeline tests
+
+## Benchmarks at a data size, SIZE=S (the demo, default), M or L: writes bench/results/$(SIZE).json and
+## prints a Markdown table (docs/performance.md). BENCH_WORK=DIR keeps the generated data and logs there.
+SIZE ?= S
+bench: install
+	$(BIN)/python bench/pipeline.py --size $(SIZE) $(if $(BENCH_WORK),--work $(BENCH_WORK))
 
 ## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`.
 dev: install

@@ -1,0 +1,336 @@
+"""Benchmark of the whole pipeline at a data size, side by side with `dbt build` alone, pandas and DuckDB.
+
+For a size (S: the demo; M: 100,000 customers over 2 years; L: 1,000,000 over 3 years) it
+generates the sources, then measures, each as its own process whose tree's peak memory is sampled:
+
+1. the full history build (`loyalty-pipeline run` over every day but the last, one run),
+2. `dbt build` alone over the same raw store and the same days,
+3. bench/pandas_kpis.py (five KPIs the way a small team would script them; its numbers are
+   compared with the pipeline's kpi_daily),
+4. bench/duckdb_floor.py (one scan of every raw table: the floor),
+5. the daily run of the last day on top of the full build,
+6. the same daily run with a third of the history: a second data folder built over the
+   first third of the period, then the daily run of the day after it.
+
+Seconds per stage (extract, dbt, clv, checks, publish) come from the runs' Dagster step
+events; what is left of a run's time is orchestration. Writes bench/results/<size>.json and
+prints a Markdown table.
+
+Run: make bench SIZE=S|M|L, or .venv/bin/python bench/pipeline.py --size M [--work DIR] [--results DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import psutil
+
+from loyalty_pipeline.generator import GeneratorConfig
+from loyalty_pipeline.resources import Warehouse
+from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS, Settings
+
+BENCH_DIR = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+SIZES = {
+    "S": GeneratorConfig(),  # the demo's sources
+    "M": dataclasses.replace(GeneratorConfig(), customers=100_000, days=730),
+    "L": dataclasses.replace(GeneratorConfig(), customers=1_000_000, days=1095),
+}
+# Days per Dagster run of a build: S and M in one run like the demo; L's raw deliveries of a
+# whole period would not fit in memory at once, so it is backfilled in chunks like `run` does.
+CHUNK_DAYS = {"S": SIZES["S"].days, "M": SIZES["M"].days, "L": 90}
+PANDAS_KPIS = ("revenue", "mrr", "subscriber_churn_rate_30d", "nps_30d", "session_conversion_rate")
+SAMPLE_SECONDS = 0.2
+MIB = 1024 * 1024
+RUN_ID = re.compile(r"run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+# Step keys of the pipeline that are not extraction, dbt or checks.
+CLV_STEPS = {"predicted_clv"}
+PUBLISH_STEPS = {"publish_kpis", "kpi_report"}
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident memory of a process and all its descendants, in bytes (0 for those already gone)."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def measure(command: Sequence[str], env: dict[str, str], log: Path) -> dict[str, float]:
+    """Run a command to its end; its seconds and the peak RSS of its process tree, sampled."""
+    began = time.perf_counter()
+    with log.open("w") as output:
+        process = psutil.Popen(list(command), env=env, stdout=output, stderr=subprocess.STDOUT)
+        peak = 0
+        while process.poll() is None:
+            with suppress(psutil.Error):  # the process may end between two calls
+                peak = max(peak, tree_rss(process))
+            time.sleep(SAMPLE_SECONDS)
+    seconds = time.perf_counter() - began
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); see {log}")
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak / MIB, 1)}
+
+
+def pipeline_env(data_dir: Path, sources: Path, config: GeneratorConfig) -> dict[str, str]:
+    """The environment of a pipeline run over the generated sources, its Dagster instance in data_dir."""
+    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+    env.update(
+        LOYALTY_DATA_DIR=str(data_dir),
+        LOYALTY_SHOP_DB_URL=f"sqlite:///{sources / 'shop.sqlite'}",
+        LOYALTY_LANDING_DIR=str(sources / "landing"),
+        LOYALTY_START_DATE=config.start.isoformat(),
+        GX_ANALYTICS_ENABLED="false",
+    )
+    return env
+
+
+def stage_of(step_key: str) -> str:
+    """The stage a step of the loyalty_daily job belongs to."""
+    if step_key in CLV_STEPS:
+        return "clv"
+    if step_key in PUBLISH_STEPS:
+        return "publish"
+    if step_key.startswith("loyalty_dbt_models"):
+        return "dbt"
+    if step_key.split("__")[0] in SOURCE_SYSTEMS and step_key.count("__") == 1:
+        return "extract"
+    return "checks"
+
+
+def step_seconds(data_dir: Path, run_id: str) -> dict[str, float]:
+    """Seconds from STEP_START to STEP_SUCCESS of every step of a finished run, from its event log."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(data_dir / "dagster_home"))
+    events = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    started, seconds = {}, {}
+    for entry in instance.all_logs(run_id, of_type=events):
+        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+        else:
+            seconds[entry.step_key] = round(entry.timestamp - started[entry.step_key], 2)
+    return seconds
+
+
+def run_pipeline(
+    data_dir: Path, sources: Path, config: GeneratorConfig, days: tuple[dt.date, dt.date], chunk_days: int, name: str
+) -> dict[str, object]:
+    """`loyalty-pipeline run` over the days (first, last): seconds, memory, and seconds by stage and step."""
+    first, last = days
+    log = data_dir.parent / f"{name}.log"
+    command = [str(BIN / "loyalty-pipeline"), "run", "--start", first.isoformat(), "--end", last.isoformat()]
+    command += ["--chunk-days", str(chunk_days)]
+    figures = measure(command, pipeline_env(data_dir, sources, config), log)
+    run_ids = list(dict.fromkeys(RUN_ID.findall(log.read_text())))
+    steps: dict[str, float] = {}
+    for run_id in run_ids:
+        for key, seconds in step_seconds(data_dir, run_id).items():
+            steps[key] = round(steps.get(key, 0.0) + seconds, 2)
+    stages = dict.fromkeys(("extract", "dbt", "clv", "checks", "publish"), 0.0)
+    for key, seconds in steps.items():
+        stages[stage_of(key)] += seconds
+    stages["orchestration"] = figures["seconds"] - sum(stages.values())
+    return {
+        **figures,
+        "partitions": (last - first).days + 1,
+        "runs": len(run_ids),
+        "stages": {stage: round(seconds, 2) for stage, seconds in stages.items()},
+        "steps": steps,
+    }
+
+
+def dbt_build_alone(data_dir: Path, work: Path, config: GeneratorConfig, first: dt.date, last: dt.date) -> dict:
+    """`dbt build` of the same project over the same raw store and days, into a warehouse of its own."""
+    alone = work / "dbt_alone"
+    alone.mkdir(parents=True, exist_ok=True)
+    for folder in ("raw", "clv"):
+        link = alone / folder
+        if not link.exists():
+            link.symlink_to(data_dir / folder)
+    # The variables the pipeline's dbt steps get, from the same settings.
+    settings = Settings.from_env(pipeline_env(alone, work / "sources", config))
+    warehouse = Warehouse(
+        data_dir=str(alone),
+        start_date=settings.start_date.isoformat(),
+        lookback_days=settings.lookback_days,
+        timezone=settings.timezone,
+        disabled_sources=sorted(settings.disabled_sources),
+    )
+    (alone / "warehouse").mkdir(exist_ok=True)
+    dbt_vars = json.dumps(warehouse.dbt_vars(first.isoformat(), last.isoformat()))
+    project = REPOSITORY_DBT_PROJECT_DIR
+    command = [str(BIN / "dbt"), "build", "--vars", dbt_vars, "--project-dir", str(project)]
+    command += ["--profiles-dir", str(project), "--target-path", str(alone / "target"), "--log-path", str(alone)]
+    env = {**os.environ, "LOYALTY_DATA_DIR": str(alone)}
+    return measure(command, env, work / "dbt_alone.log")
+
+
+def pandas_script(data_dir: Path, work: Path, first: dt.date, last: dt.date) -> dict:
+    """bench/pandas_kpis.py over the raw store, and its largest difference from the pipeline's kpi_daily."""
+    output = work / "pandas_kpis.parquet"
+    command = [sys.executable, str(BENCH_DIR / "pandas_kpis.py"), str(data_dir / "raw"), first.isoformat()]
+    command += [last.isoformat(), str(output)]
+    figures = measure(command, dict(os.environ), work / "pandas.log")
+    with duckdb.connect(str(data_dir / "warehouse" / "loyalty.duckdb"), read_only=True) as connection:
+        pipeline = connection.execute(
+            "select date, kpi, value from kpi_daily where segment_type = 'all' and kpi in "
+            f"({', '.join('?' for _ in PANDAS_KPIS)}) and date between ? and ?",
+            [*PANDAS_KPIS, first, last],
+        ).df()
+    ours = pd.read_parquet(output)
+    ours["date"] = pd.to_datetime(ours["date"])
+    pipeline["date"] = pd.to_datetime(pipeline["date"])
+    both = pipeline.merge(ours, on=["date", "kpi"], how="outer", suffixes=("_pipeline", "_pandas"))
+    difference = (both["value_pipeline"] - both["value_pandas"]).abs()
+    one_sided = both["value_pipeline"].isna() != both["value_pandas"].isna()
+    figures["max_abs_difference"] = {
+        kpi: float(difference[both["kpi"] == kpi].max()) for kpi in PANDAS_KPIS if (both["kpi"] == kpi).any()
+    }
+    figures["values_on_one_side_only"] = int(one_sided.sum())
+    return figures
+
+
+def duckdb_floor(data_dir: Path, work: Path) -> dict:
+    """bench/duckdb_floor.py: one scan of every raw table."""
+    log = work / "duckdb_floor.log"
+    figures = measure(
+        [sys.executable, str(BENCH_DIR / "duckdb_floor.py"), str(data_dir / "raw")], dict(os.environ), log
+    )
+    figures["rows"] = json.loads(log.read_text().strip().splitlines()[-1])
+    return figures
+
+
+def generate(config: GeneratorConfig, sources: Path, work: Path) -> dict:
+    """`loyalty-pipeline generate`: the sources of the size, timed like the rest."""
+    command = [str(BIN / "loyalty-pipeline"), "generate", "--customers", str(config.customers)]
+    command += ["--days", str(config.days), "--seed", str(config.seed), "--start", config.start.isoformat()]
+    command += ["--out", str(sources)]
+    return measure(command, dict(os.environ), work / "generate.log")
+
+
+def ratios(figures: dict) -> dict[str, float]:
+    """The issue's targets as measured ratios and sizes."""
+    full = figures["full_build"]
+    daily = figures["daily_run"]
+    pipeline_peak = max(full["peak_rss_mib"], daily["peak_rss_mib"])
+    # What dbt alone does not do: extraction and the predicted-CLV fits.
+    orchestrated_dbt = full["seconds"] - full["stages"]["extract"] - full["stages"]["clv"]
+    return {
+        "daily_run_full_vs_third_history": round(daily["seconds"] / figures["daily_run_third_history"]["seconds"], 2),
+        "pipeline_peak_rss_gib": round(pipeline_peak / 1024, 2),
+        "orchestration_and_checks_vs_dbt_build": round(orchestrated_dbt / figures["dbt_build_alone"]["seconds"], 2),
+        "pandas_vs_daily_run": round(figures["pandas"]["seconds"] / daily["seconds"], 2),
+    }
+
+
+def markdown(figures: dict) -> str:
+    """The measurements as a Markdown table, then the ratios."""
+    stages = ("extract", "dbt", "clv", "checks", "publish", "orchestration")
+    lines = [
+        f"### Size {figures['size']}: {figures['customers']:,} customers over {figures['days']} days",
+        "",
+        "| measurement | seconds | peak RSS (MiB) | " + " | ".join(stages) + " |",
+        "|---|---:|---:|" + "---:|" * len(stages),
+    ]
+    for name in (
+        "generate",
+        "full_build",
+        "daily_run",
+        "daily_run_third_history",
+        "dbt_build_alone",
+        "pandas",
+        "duckdb_floor",
+    ):
+        row = figures[name]
+        cells = [str(row.get("stages", {}).get(stage, "")) for stage in stages]
+        lines.append(f"| {name} | {row['seconds']} | {row['peak_rss_mib']} | " + " | ".join(cells) + " |")
+    lines += ["", "| ratio | value |", "|---|---:|"]
+    lines += [f"| {name} | {value} |" for name, value in figures["ratios"].items()]
+    differences = ", ".join(f"{kpi} {value:.3g}" for kpi, value in figures["pandas"]["max_abs_difference"].items())
+    lines += ["", f"pandas vs pipeline, largest difference per KPI: {differences}"]
+    return "\n".join(lines)
+
+
+@contextmanager
+def work_folder(path: Path | None) -> Iterator[Path]:
+    """The given folder (kept), or a temporary one."""
+    if path:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as temporary:
+        yield Path(temporary)
+
+
+def bench(size: str, work: Path, chunk_days: int) -> dict:
+    """Every measurement of one size, in order, on one generated data set."""
+    from loyalty_pipeline.transform import prepare_dbt_manifest
+
+    config = SIZES[size]
+    sources, data_dir, short_dir = work / "sources", work / "data", work / "third" / "data"
+    for folder in (data_dir, short_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    last = config.start + dt.timedelta(days=config.days - 1)
+    third = config.start + dt.timedelta(days=config.days // 3)
+    prepare_dbt_manifest(REPOSITORY_DBT_PROJECT_DIR)
+    load_at_start = round(os.getloadavg()[1], 1)
+    figures: dict = {"size": size, "customers": config.customers, "days": config.days, "seed": config.seed}
+    figures["chunk_days"] = chunk_days
+    figures["generate"] = generate(config, sources, work)
+    previous_day = last - dt.timedelta(days=1)
+    history = (config.start, previous_day)
+    figures["full_build"] = run_pipeline(data_dir, sources, config, history, chunk_days, "full_build")
+    figures["dbt_build_alone"] = dbt_build_alone(data_dir, work, config, config.start, previous_day)
+    figures["pandas"] = pandas_script(data_dir, work, config.start, previous_day)
+    figures["duckdb_floor"] = duckdb_floor(data_dir, work)
+    figures["daily_run"] = run_pipeline(data_dir, sources, config, (last, last), 1, "daily_run")
+    third_history = (config.start, third - dt.timedelta(days=1))
+    run_pipeline(short_dir, sources, config, third_history, chunk_days, "third_build")
+    figures["daily_run_third_history"] = run_pipeline(short_dir, sources, config, (third, third), 1, "third_daily_run")
+    figures["ratios"] = ratios(figures)
+    figures["machine"] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
+        # The machine may be shared: its load while the benchmark ran inflates every time.
+        "load_average_at_start_and_end": [load_at_start, round(os.getloadavg()[1], 1)],
+    }
+    return figures
+
+
+def main() -> None:
+    """Run the benchmark of one size, write its JSON and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="S")
+    parser.add_argument("--work", type=Path, help="folder for the data and logs, kept (default: a temporary one)")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "results", help="folder of <size>.json")
+    parser.add_argument("--chunk-days", type=int, help="days per Dagster run of a build (default: by size)")
+    args = parser.parse_args()
+    with work_folder(args.work) as work:
+        figures = bench(args.size, work.resolve(), args.chunk_days or CHUNK_DAYS[args.size])
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"{args.size}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(markdown(figures))
+
+
+if __name__ == "__main__":
+    main()
