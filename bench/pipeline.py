@@ -46,10 +46,11 @@ from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS
 
 BENCH_DIR = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+# M and L end in the past, like the demo: extraction quarantines records stamped in the future.
 SIZES = {
     "S": GeneratorConfig(),  # the demo's sources
-    "M": dataclasses.replace(GeneratorConfig(), customers=100_000, days=730),
-    "L": dataclasses.replace(GeneratorConfig(), customers=1_000_000, days=1095),
+    "M": dataclasses.replace(GeneratorConfig(), customers=100_000, days=730, start=dt.date(2024, 1, 1)),
+    "L": dataclasses.replace(GeneratorConfig(), customers=1_000_000, days=1095, start=dt.date(2023, 1, 1)),
 }
 # Days per Dagster run of a build: S and M in one run like the demo; L's raw deliveries of a
 # whole period would not fit in memory at once, so it is backfilled in chunks like `run` does.
