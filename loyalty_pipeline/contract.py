@@ -79,18 +79,55 @@ def _table(source: str, table: dict) -> ContractTable:
     )
 
 
+@dataclass(frozen=True)
+class OutputTable:
+    """Files the pipeline writes itself that dbt reads as a source (`meta.pipeline_output`)."""
+
+    source: str
+    name: str
+    # The folder under $LOYALTY_DATA_DIR/<source>/ and the relation's name in a SQL warehouse.
+    identifier: str
+    # (name, data_type as the dbt source declares it)
+    columns: tuple[tuple[str, str], ...]
+
+
+def _sources(dbt_project_dir: Path) -> list[dict]:
+    sources = []
+    for path in sorted((dbt_project_dir / "models" / "staging").glob("*/_*__sources.yml")):
+        sources.extend(yaml.safe_load(path.read_text())["sources"])
+    if not sources:
+        raise FileNotFoundError(f"no dbt source files found under {dbt_project_dir}/models/staging")
+    return sources
+
+
+def _is_pipeline_output(source: dict) -> bool:
+    return bool(source.get("meta", {}).get("pipeline_output"))
+
+
 @cache
 def load_contract(dbt_project_dir: Path) -> tuple[ContractTable, ...]:
     """Every source table declared in the dbt project's staging source files."""
-    tables: list[ContractTable] = []
-    for path in sorted((dbt_project_dir / "models" / "staging").glob("*/_*__sources.yml")):
-        document = yaml.safe_load(path.read_text())
-        for source in document["sources"]:
-            # Files the pipeline writes itself (the predicted-CLV step's) are sources to dbt
-            # but not source systems: nothing extracts them.
-            if source.get("meta", {}).get("pipeline_output"):
-                continue
-            tables.extend(_table(source["name"], table) for table in source["tables"])
-    if not tables:
-        raise FileNotFoundError(f"no dbt source files found under {dbt_project_dir}/models/staging")
-    return tuple(tables)
+    # Files the pipeline writes itself (the predicted-CLV step's) are sources to dbt but not
+    # source systems: nothing extracts them.
+    return tuple(
+        _table(source["name"], table)
+        for source in _sources(dbt_project_dir)
+        if not _is_pipeline_output(source)
+        for table in source["tables"]
+    )
+
+
+@cache
+def load_pipeline_outputs(dbt_project_dir: Path) -> tuple[OutputTable, ...]:
+    """The dbt sources that are the pipeline's own output files (the predicted-CLV step's)."""
+    return tuple(
+        OutputTable(
+            source=source["name"],
+            name=table["name"],
+            identifier=table.get("identifier", table["name"]),
+            columns=tuple((column["name"], column["data_type"]) for column in table["columns"]),
+        )
+        for source in _sources(dbt_project_dir)
+        if _is_pipeline_output(source)
+        for table in source["tables"]
+    )
