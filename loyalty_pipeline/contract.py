@@ -39,6 +39,9 @@ class ContractTable:
     parent: str | None = None
     parent_key: tuple[str, ...] = ()
     landing_path: str | None = None
+    # The timestamps that place a record on its reporting day, first non-null first
+    # (meta.loyalty.event_time); empty for dimensions, whose latest version applies.
+    event_time: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -67,6 +70,10 @@ def _table(source: str, table: dict) -> ContractTable:
         )
         for column in table["columns"]
     )
+    event_time = tuple(loyalty.get("event_time", ()))
+    temporal = {column.name for column in columns if column.type in ("timestamp", "date")}
+    if not set(event_time) <= temporal:
+        raise ValueError(f"{source}.{table['name']}: event_time {list(event_time)} must name timestamp or date columns")
     return ContractTable(
         source=source,
         name=table["name"],
@@ -76,6 +83,7 @@ def _table(source: str, table: dict) -> ContractTable:
         parent=loyalty.get("parent"),
         parent_key=tuple(loyalty.get("parent_key", ())),
         landing_path=loyalty.get("landing_path"),
+        event_time=event_time,
     )
 
 

@@ -19,7 +19,14 @@ import pandas as pd
 
 from loyalty_pipeline.contract import ContractTable
 from loyalty_pipeline.partitions import partition_days
-from loyalty_pipeline.quality.raw import extracted_rows, parquet_rows, partition_bounds, with_partition_columns
+from loyalty_pipeline.quality.raw import (
+    extracted_rows,
+    parquet_rows,
+    partition_bounds,
+    restated_from,
+    with_event_columns,
+    with_partition_columns,
+)
 from loyalty_pipeline.quality.suites import SuiteFile, load_suite, raw_suite_name, suite_path
 from loyalty_pipeline.quality.validation import ExpectationFailure, ValidationOutcome, merge_outcomes, validate_frame
 from loyalty_pipeline.resources import DataQuality, RawStore, Warehouse
@@ -172,7 +179,9 @@ def raw_check(
     def load(context: dg.AssetCheckExecutionContext, window: CheckWindow) -> Iterator[Batch]:
         raw_store: RawStore = context.resources.raw_store
         quality: DataQuality = context.resources.data_quality
+        warehouse: Warehouse = context.resources.warehouse
         days = partition_days(context.partition_time_window)
+        restated_start = restated_from(partitions_def, days[0], warehouse.lookback_days)
         summary = []
         chunk: list[pd.DataFrame] = []
         chunk_rows = 0
@@ -192,7 +201,8 @@ def raw_check(
             )
             if path.exists():
                 stored = read_raw_partition(path, table)
-                chunk.append(with_partition_columns(stored, partition_bounds(partitions_def, day)))
+                stored = with_partition_columns(stored, partition_bounds(partitions_def, day))
+                chunk.append(with_event_columns(stored, table, restated_start))
                 chunk_rows += len(chunk[-1])
             if chunk_rows >= quality.chunk_rows:
                 yield Batch(pd.concat(chunk, ignore_index=True), suite)
@@ -206,7 +216,7 @@ def raw_check(
         suite=suite,
         partitions_def=partitions_def,
         load_batches=load,
-        required_resource_keys={"raw_store"},
+        required_resource_keys={"raw_store", "warehouse"},
     )
 
 
