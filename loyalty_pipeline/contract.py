@@ -14,6 +14,9 @@ from typing import Literal
 
 import yaml
 
+from loyalty_pipeline.errors import UnsafeNameError
+from loyalty_pipeline.names import checked_folder, checked_identifier
+
 ColumnType = Literal["varchar", "timestamp", "decimal", "integer", "boolean", "date"]
 Delivery = Literal["updated_at", "with_parent", "file_day"]
 
@@ -25,6 +28,10 @@ class ContractColumn:
     nullable: bool
     # The data_type as the dbt source declares it, e.g. decimal(18,4): a SQL warehouse's raw tables use it.
     data_type: str = ""
+
+    def __post_init__(self) -> None:
+        # Column names become SQL identifiers (DuckDB, PostgreSQL, the shop query).
+        checked_identifier(self.name, "contract column")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,17 @@ class ContractTable:
     parent: str | None = None
     parent_key: tuple[str, ...] = ()
     landing_path: str | None = None
+
+    def __post_init__(self) -> None:
+        # Source and table names become SQL identifiers, asset keys and raw-store folders.
+        checked_identifier(self.source, "contract source")
+        checked_identifier(self.name, f"contract table of source {self.source}")
+        for name in (*self.primary_key, *self.parent_key):
+            checked_identifier(name, f"key column of {self.source}.{self.name}")
+        if self.parent is not None:
+            checked_identifier(self.parent, f"parent table of {self.source}.{self.name}")
+        if self.landing_path is not None:
+            checked_folder(self.landing_path, f"landing_path of {self.source}.{self.name}")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -90,7 +108,10 @@ def load_contract(dbt_project_dir: Path) -> tuple[ContractTable, ...]:
             # but not source systems: nothing extracts them.
             if source.get("meta", {}).get("pipeline_output"):
                 continue
-            tables.extend(_table(source["name"], table) for table in source["tables"])
+            try:
+                tables.extend(_table(source["name"], table) for table in source["tables"])
+            except UnsafeNameError as error:
+                raise UnsafeNameError(f"{path}: {error}") from error
     if not tables:
         raise FileNotFoundError(f"no dbt source files found under {dbt_project_dir}/models/staging")
     return tuple(tables)
