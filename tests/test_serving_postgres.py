@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import duckdb
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from loyalty_pipeline.publish import PUBLISHED_TABLES
 from loyalty_pipeline.serving_postgres import conninfo, publish_to_postgres
 from loyalty_pipeline.settings import Settings
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def serving_database(postgres_url: str) -> Iterator[tuple[str, str, str]]:
-    """A fresh database and BI role: (pipeline URL, reader URL, reader role)."""
-    suffix = uuid.uuid4().hex[:8]
-    database, role, password = f"loyalty_serving_{suffix}", f"loyalty_bi_{suffix}", "reader-secret"
-    with psycopg.connect(conninfo(postgres_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-        admin.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(role), sql.Literal(password)))
-    base = make_url(postgres_url).set(database=database)
-    reader = base.set(username=role, password=password)
-    yield (
-        base.render_as_string(hide_password=False),
-        reader.render_as_string(hide_password=False),
-        role,
-    )
-    with psycopg.connect(conninfo(postgres_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(database)))
-        admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
 
 
 def _duckdb_rows(settings: Settings, table: str) -> list[tuple]:
