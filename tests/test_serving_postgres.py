@@ -13,6 +13,20 @@ from loyalty_pipeline.settings import Settings
 
 pytestmark = pytest.mark.postgres
 
+# Every kind of write a BI role could attempt: rows, tables, schemas.
+BI_WRITES = [
+    "insert into kpi.kpi_daily (date, kpi) values (date '2000-01-01', 'x')",
+    "update kpi.kpi_daily set value = 0",
+    "delete from kpi.kpi_daily",
+    "truncate kpi.mrr_movements_monthly",
+    "drop table kpi.customer_value",
+    "alter table kpi.kpi_daily add column mine int",
+    "create table kpi.mine (x int)",
+    "create table public.mine (x int)",
+    "create schema mine",
+    "drop schema kpi cascade",
+]
+
 
 def _duckdb_rows(settings: Settings, table: str) -> list[tuple]:
     with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
@@ -42,7 +56,8 @@ def test_published_tables_equal_the_serving_file_and_bi_can_only_read(
         assert sorted(expected, key=key) == published, table
 
     assert _postgres_rows(reader_url, "mrr_movements_monthly")
-    with psycopg.connect(conninfo(reader_url)) as reader, pytest.raises(psycopg.errors.InsufficientPrivilege):
-        reader.execute("delete from kpi.kpi_daily")
-    with psycopg.connect(conninfo(reader_url)) as reader, pytest.raises(psycopg.errors.InsufficientPrivilege):
-        reader.execute("create table kpi.mine (x int)")
+    before = {table: _postgres_rows(url, table) for table in PUBLISHED_TABLES}
+    for statement in BI_WRITES:
+        with psycopg.connect(conninfo(reader_url)) as reader, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute(statement)
+    assert {table: _postgres_rows(url, table) for table in PUBLISHED_TABLES} == before
