@@ -32,7 +32,7 @@ test: install
 	$(BIN)/pytest
 
 test-fast: install
-	$(BIN)/pytest -m "not postgres and not browser"
+	$(BIN)/pytest -m "not postgres and not browser and not slow"
 
 lint: install
 	$(BIN)/ruff check loyalty_pipeline tests
@@ -42,11 +42,15 @@ format: install
 	$(BIN)/ruff format loyalty_pipeline tests
 	$(BIN)/ruff check --fix loyalty_pipeline tests
 
-## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`.
+## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`. It listens on
+## localhost only; LOYALTY_UI_HOST (e.g. 0.0.0.0) and LOYALTY_UI_PORT change that deliberately.
+LOYALTY_UI_HOST ?= 127.0.0.1
+LOYALTY_UI_PORT ?= 3000
 dev: install
 	mkdir -p $(LOYALTY_DATA_DIR)/dagster_home
 	cp config/dagster.yaml $(LOYALTY_DATA_DIR)/dagster_home/dagster.yaml
-	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml \
+		-h $(LOYALTY_UI_HOST) -p $(LOYALTY_UI_PORT)
 
 ## Regenerate requirements.lock from pyproject.toml.
 lock: $(BIN)/python

@@ -14,6 +14,9 @@ from typing import Literal
 
 import yaml
 
+from loyalty_pipeline.errors import UnsafeNameError
+from loyalty_pipeline.names import checked_folder, checked_identifier
+
 ColumnType = Literal["varchar", "timestamp", "decimal", "integer", "boolean", "date"]
 Delivery = Literal["updated_at", "with_parent", "file_day"]
 
@@ -25,6 +28,10 @@ class ContractColumn:
     nullable: bool
     # The data_type as the dbt source declares it, e.g. decimal(18,4): a SQL warehouse's raw tables use it.
     data_type: str = ""
+
+    def __post_init__(self) -> None:
+        # Column names become SQL identifiers (DuckDB, PostgreSQL, the shop query).
+        checked_identifier(self.name, "contract column")
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,17 @@ class ContractTable:
     # The timestamps that place a record on its reporting day, first non-null first
     # (meta.loyalty.event_time); empty for dimensions, whose latest version applies.
     event_time: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Source and table names become SQL identifiers, asset keys and raw-store folders.
+        checked_identifier(self.source, "contract source")
+        checked_identifier(self.name, f"contract table of source {self.source}")
+        for name in (*self.primary_key, *self.parent_key):
+            checked_identifier(name, f"key column of {self.source}.{self.name}")
+        if self.parent is not None:
+            checked_identifier(self.parent, f"parent table of {self.source}.{self.name}")
+        if self.landing_path is not None:
+            checked_folder(self.landing_path, f"landing_path of {self.source}.{self.name}")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -99,13 +117,21 @@ class OutputTable:
     columns: tuple[tuple[str, str], ...]
 
 
-def _sources(dbt_project_dir: Path) -> list[dict]:
+def _sources(dbt_project_dir: Path) -> list[tuple[Path, dict]]:
+    """Every source of the staging source files, with the file that declares it."""
     sources = []
     for path in sorted((dbt_project_dir / "models" / "staging").glob("*/_*__sources.yml")):
-        sources.extend(yaml.safe_load(path.read_text())["sources"])
+        sources.extend((path, source) for source in yaml.safe_load(path.read_text())["sources"])
     if not sources:
         raise FileNotFoundError(f"no dbt source files found under {dbt_project_dir}/models/staging")
     return sources
+
+
+def _source_tables(path: Path, source: dict) -> list[ContractTable]:
+    try:
+        return [_table(source["name"], table) for table in source["tables"]]
+    except UnsafeNameError as error:
+        raise UnsafeNameError(f"{path}: {error}") from error
 
 
 def _is_pipeline_output(source: dict) -> bool:
@@ -118,10 +144,10 @@ def load_contract(dbt_project_dir: Path) -> tuple[ContractTable, ...]:
     # Files the pipeline writes itself (the predicted-CLV step's) are sources to dbt but not
     # source systems: nothing extracts them.
     return tuple(
-        _table(source["name"], table)
-        for source in _sources(dbt_project_dir)
+        table
+        for path, source in _sources(dbt_project_dir)
         if not _is_pipeline_output(source)
-        for table in source["tables"]
+        for table in _source_tables(path, source)
     )
 
 
@@ -135,7 +161,7 @@ def load_pipeline_outputs(dbt_project_dir: Path) -> tuple[OutputTable, ...]:
             identifier=table.get("identifier", table["name"]),
             columns=tuple((column["name"], column["data_type"]) for column in table["columns"]),
         )
-        for source in _sources(dbt_project_dir)
+        for _, source in _sources(dbt_project_dir)
         if _is_pipeline_output(source)
         for table in source["tables"]
     )

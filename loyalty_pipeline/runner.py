@@ -22,6 +22,7 @@ from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
 from loyalty_pipeline.quality.raw import parquet_rows
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
@@ -184,7 +185,7 @@ def published_row_counts(settings: Settings) -> dict[str, int]:
         return {}
     with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
         return {
-            table: connection.execute(f'select count(*) from {SERVING_SCHEMA}."{table}"').fetchone()[0]
+            table: connection.execute(f"select count(*) from {SERVING_SCHEMA}.{quote_identifier(table)}").fetchone()[0]
             for table in PUBLISHED_TABLES
         }
 

@@ -29,6 +29,7 @@ from sqlalchemy.engine import URL, make_url
 
 from loyalty_pipeline.contract import ContractColumn, ContractTable, OutputTable, load_contract
 from loyalty_pipeline.errors import SettingsError
+from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.sources.raw_store import EXTRACTED_AT_COLUMN, PARTITION_COLUMN
 
 RAW_SCHEMA_PREFIX = "raw_"
@@ -164,10 +165,6 @@ def _contract_column(column: ContractColumn) -> _RawColumn:
     return _RawColumn(column.name, f"numeric({precision},{scale})", f"decimal({precision},{scale})")
 
 
-def _duckdb_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _partition_files(folder: Path) -> dict[dt.date, Path]:
     """The raw store's day files of a table: `<folder>/<YYYY-MM-DD>.parquet`."""
     files = {}
@@ -264,8 +261,8 @@ class _ParquetReader:
     def summary(self, path: Path) -> tuple[int, dt.datetime | None, dt.date | None, dt.date | None]:
         """Rows, latest extraction time and first and last partition day of a day file."""
         query = (
-            f"select count(*), max({_duckdb_identifier(EXTRACTED_AT_COLUMN)}),"
-            f" min({_duckdb_identifier(PARTITION_COLUMN)}), max({_duckdb_identifier(PARTITION_COLUMN)})"
+            f"select count(*), max({quote_identifier(EXTRACTED_AT_COLUMN)}),"
+            f" min({quote_identifier(PARTITION_COLUMN)}), max({quote_identifier(PARTITION_COLUMN)})"
             " from read_parquet(?)"
         )
         (row,) = self.duck.sql(query, params=[str(path)]).fetchall()
@@ -275,7 +272,7 @@ class _ParquetReader:
         present = set(pq.read_schema(path).names)
         selected = []
         for column in columns:
-            name = _duckdb_identifier(column.name)
+            name = quote_identifier(column.name)
             if column.name not in present:
                 # A file written before the contract gained a column: null, as union_by_name reads it.
                 selected.append(f"cast(null as {column.duckdb_type or 'varchar'}) as {name}")
