@@ -11,3 +11,7 @@ class SettingsError(PipelineError, ValueError):
 
 class RunFailedError(PipelineError, RuntimeError):
     """A Dagster run over a partition range did not succeed."""
+
+
+class RunLockedError(PipelineError, RuntimeError):
+    """Another run holds the data folder's run lock."""
