@@ -32,7 +32,7 @@ test: install
 	$(BIN)/pytest
 
 test-fast: install
-	$(BIN)/pytest -m "not postgres and not browser"
+	$(BIN)/pytest -m "not postgres and not browser and not slow"
 
 lint: install
 	$(BIN)/ruff check loyalty_pipeline tests
