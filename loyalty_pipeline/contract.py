@@ -116,6 +116,11 @@ class OutputTable:
     # (name, data_type as the dbt source declares it)
     columns: tuple[tuple[str, str], ...]
 
+    def __post_init__(self) -> None:
+        # They become a schema, a table and a folder in a SQL warehouse and the data folder.
+        for name in (self.source, self.name, self.identifier, *(column for column, _ in self.columns)):
+            checked_identifier(name, f"pipeline output {self.source}.{self.name}")
+
 
 def _sources(dbt_project_dir: Path) -> list[tuple[Path, dict]]:
     """Every source of the staging source files, with the file that declares it."""

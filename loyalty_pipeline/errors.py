@@ -15,3 +15,7 @@ class RunFailedError(PipelineError, RuntimeError):
 
 class UnsafeNameError(PipelineError, ValueError):
     """A name from configuration or data that would reach SQL text or a file path is not a plain name."""
+
+
+class RunLockedError(PipelineError, RuntimeError):
+    """Another run holds the data folder's run lock."""

@@ -16,7 +16,7 @@ import duckdb
 
 from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.report import write_report
-from loyalty_pipeline.resources import Warehouse, redact_url
+from loyalty_pipeline.resources import WAREHOUSE_POOL, Warehouse, redact_url
 from loyalty_pipeline.serving_postgres import SCHEMA, ServingPostgres, publish_to_postgres
 
 # The catalogue's published tables and the order that makes every publication identical.
@@ -71,6 +71,10 @@ def build_serving_file(warehouse_path: Path, target: Path) -> dict[str, int]:
 def publish_serving_file(warehouse_path: Path, serving_path: Path) -> dict[str, int]:
     """Replace the serving file atomically with the warehouse's current published tables."""
     serving_path.parent.mkdir(parents=True, exist_ok=True)
+    # A publish killed midway leaves its half-written file (and DuckDB's .wal of it). Two
+    # publishes never overlap (the warehouse pool, the run lock), so any such file is stale.
+    for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)
     temporary = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     try:
         counts = build_serving_file(warehouse_path, temporary)
@@ -102,6 +106,7 @@ def build_publish_assets(freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
             for table in PUBLISHED_TABLES
         ],
         name="publish_kpis",
+        pool=WAREHOUSE_POOL,
     )
     def publish_kpis(
         context: dg.AssetExecutionContext,

@@ -58,6 +58,12 @@ class RawStore(dg.ConfigurableResource):
         return self.table_dir(source, table) / f"{checked_partition_key(partition_key)}.parquet"
 
 
+# The Dagster concurrency pool of every step that opens the warehouse DuckDB file, which one
+# process may write while no other has it open: config/dagster.yaml limits each pool to one
+# step at a time across all runs of the instance, so two runs never open the file at once.
+WAREHOUSE_POOL = "loyalty_warehouse"
+
+
 class Warehouse(dg.ConfigurableResource):
     """The dbt-built warehouse and the variables every dbt invocation receives."""
 

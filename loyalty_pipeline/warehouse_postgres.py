@@ -379,7 +379,7 @@ def _replace_output_table(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(data_type)) for name, data_type in table.columns
     )
     names = [name for name, _ in table.columns]
-    selected = ", ".join(_duckdb_identifier(name) for name in names)
+    selected = ", ".join(quote_identifier(name) for name in names)
     reader = duck.sql(
         f"select {selected} from read_parquet(?, union_by_name = true)", params=[[str(path) for path in files]]
     ).to_arrow_reader(BATCH_ROWS)

@@ -29,7 +29,7 @@ from loyalty_pipeline.quality.raw import (
 )
 from loyalty_pipeline.quality.suites import SuiteFile, load_suite, raw_suite_name, suite_path
 from loyalty_pipeline.quality.validation import ExpectationFailure, ValidationOutcome, merge_outcomes, validate_frame
-from loyalty_pipeline.resources import DataQuality, RawStore, Warehouse
+from loyalty_pipeline.resources import WAREHOUSE_POOL, DataQuality, RawStore, Warehouse
 
 
 @dataclass
@@ -71,6 +71,7 @@ def build_suite_check(
     partitions_def: dg.PartitionsDefinition,
     load_batches: BatchLoader,
     required_resource_keys: set[str],
+    pool: str | None = None,
 ) -> dg.AssetChecksDefinition:
     """A blocking check of an asset against a suite; ERROR rules block, WARN rules only warn."""
 
@@ -82,6 +83,7 @@ def build_suite_check(
         blocking=True,
         partitions_def=partitions_def,
         required_resource_keys={"data_quality", "warehouse", *required_resource_keys},
+        pool=pool,
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         quality: DataQuality = context.resources.data_quality
@@ -262,6 +264,7 @@ def published_check(
         partitions_def=partitions_def,
         load_batches=load,
         required_resource_keys=set(),
+        pool=WAREHOUSE_POOL,
     )
 
 
