@@ -56,21 +56,26 @@ def _settings(root: Path) -> Settings:
 
 
 def _redeliver_sessions(landing: Path, rng: random.Random) -> None:
-    """Copy sessions of random days into a later day's export, changed (one more page view)."""
-    for _ in range(REDELIVERED_SESSIONS):
+    """Copy sessions of random days into a later day's export, changed (one more page view).
+
+    Each is a different session, and never one the later export already holds: a key
+    delivered twice in one export is a fault the quality gate quarantines, not a late record.
+    """
+    redelivered: set[str] = set()
+    while len(redelivered) < REDELIVERED_SESSIONS:
         day = CONFIG.start + dt.timedelta(days=rng.randrange(DAYS - 1))
         later = min(day + dt.timedelta(days=rng.randint(1, MAX_SESSION_DELAY_DAYS)), LAST)
-        source, target = (
-            landing_file(str(landing), "sessions", day, "parquet"),
-            landing_file(str(landing), "sessions", later, "parquet"),
-        )
-        sessions = pd.read_parquet(source)
-        if sessions.empty:
+        source = landing_file(str(landing), "sessions", day, "parquet")
+        target = landing_file(str(landing), "sessions", later, "parquet")
+        delivered = pd.read_parquet(target)
+        candidates = pd.read_parquet(source)
+        candidates = candidates[~candidates["session_id"].isin([*delivered["session_id"], *redelivered])]
+        if candidates.empty:
             continue
-        changed = sessions.sample(1, random_state=rng.randrange(2**32)).assign(
-            pageviews=lambda frame: frame["pageviews"] + 1
-        )
-        pd.concat([pd.read_parquet(target), changed], ignore_index=True).to_parquet(target, index=False)
+        changed = candidates.sample(1, random_state=rng.randrange(2**32))
+        changed = changed.assign(pageviews=changed["pageviews"] + 1)
+        pd.concat([delivered, changed], ignore_index=True).to_parquet(target, index=False)
+        redelivered.add(changed["session_id"].iloc[0])
 
 
 def _drop_column(path: Path) -> None:
