@@ -5,7 +5,7 @@ end of that day (`generator.shop_as_of`: records appear when created and change 
 updated). The landing zone holds each day's export. Late records: sessions re-delivered,
 changed, up to 10 days after their day (as well as the generator's own refunds, up to two
 weeks after the order, and accounts and subscriptions changed later). Bad files: on some
-days an export is missing a column, delivers a key twice, or has not arrived; the
+days an export is missing a column, delivers keys twice, or has not arrived; the
 run fails, nothing is published, then the file is fixed (as on-call would) and the day
 re-run. At the end, every published table equals that of one run over the whole period on
 the final sources, in a fresh data folder. Along the way, open files, the data folder and
@@ -82,9 +82,11 @@ def _drop_column(path: Path) -> None:
     pd.read_parquet(path).drop(columns=["visitor_id"]).to_parquet(path, index=False)
 
 
-def _duplicate_key(path: Path) -> None:
+def _duplicate_keys(path: Path) -> None:
+    """One session in twenty delivered twice: quarantined, and far beyond the allowed share."""
     sessions = pd.read_parquet(path)
-    pd.concat([sessions, sessions.head(1)], ignore_index=True).to_parquet(path, index=False)
+    twice = sessions.head(max(1, len(sessions) // 20))
+    pd.concat([sessions, twice], ignore_index=True).to_parquet(path, index=False)
 
 
 def _not_arrived(path: Path) -> None:
@@ -94,7 +96,7 @@ def _not_arrived(path: Path) -> None:
 # Day number -> (landing folder, extension, how the export is broken).
 BAD_FILES: dict[int, tuple[str, str, Callable[[Path], None]]] = {
     DAYS // 3: ("sessions", "parquet", _drop_column),
-    DAYS // 2: ("sessions", "parquet", _duplicate_key),
+    DAYS // 2: ("sessions", "parquet", _duplicate_keys),
     (4 * DAYS) // 5: ("support_tickets", "csv", _not_arrived),
 }
 
