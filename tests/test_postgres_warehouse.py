@@ -71,7 +71,7 @@ def make_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
 
 @pytest.fixture(scope="module")
 def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The DuckDB pipeline's extraction, dbt models and predicted CLV, through Dagster, over the whole period in one run.
+    """The DuckDB pipeline (extraction, dbt models, predicted CLV) through Dagster, the whole period in one run.
 
     A run of the daily job as `loyalty-pipeline run` makes it, without the steps that do not
     write the warehouse (quality checks, publishing, the report): they would double the time.
