@@ -48,11 +48,15 @@ SIZE ?= S
 bench: install
 	$(BIN)/python bench/pipeline.py --size $(SIZE) $(if $(BENCH_WORK),--work $(BENCH_WORK))
 
-## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`.
+## The Dagster UI on http://127.0.0.1:3000, showing the runs of `make demo`. It listens on
+## localhost only; LOYALTY_UI_HOST (e.g. 0.0.0.0) and LOYALTY_UI_PORT change that deliberately.
+LOYALTY_UI_HOST ?= 127.0.0.1
+LOYALTY_UI_PORT ?= 3000
 dev: install
 	mkdir -p $(LOYALTY_DATA_DIR)/dagster_home
 	cp config/dagster.yaml $(LOYALTY_DATA_DIR)/dagster_home/dagster.yaml
-	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$(LOYALTY_DATA_DIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml \
+		-h $(LOYALTY_UI_HOST) -p $(LOYALTY_UI_PORT)
 
 ## Regenerate requirements.lock from pyproject.toml.
 lock: $(BIN)/python

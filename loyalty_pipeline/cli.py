@@ -111,9 +111,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_load_postgres(args: argparse.Namespace) -> int:
-    from loyalty_pipeline.contract import load_contract
+    from loyalty_pipeline.contract import load_contract, load_pipeline_outputs
     from loyalty_pipeline.resources import redact_url
-    from loyalty_pipeline.warehouse_postgres import load_raw_to_postgres, url_from_profile_env
+    from loyalty_pipeline.warehouse_postgres import load_outputs_to_postgres, load_raw_to_postgres, url_from_profile_env
 
     settings = Settings.from_env()
     url = url_from_profile_env(os.environ)
@@ -131,6 +131,10 @@ def cmd_load_postgres(args: argparse.Namespace) -> int:
             f"  raw_{table:<32} {load.rows_loaded:>10,} rows from {load.partitions_loaded} partitions"
             f" ({load.partitions_skipped} unchanged, {load.partitions_removed} removed)"
         )
+    if settings.is_enabled("shop"):
+        outputs = load_outputs_to_postgres(settings.data_dir, url, load_pipeline_outputs(settings.dbt_project_dir))
+        for table, rows in outputs.items():
+            print(f"  raw_{table:<32} {rows:>10,} rows (replaced)")
     print(f"Done in {time.monotonic() - began:.1f}s; next: dbt build --target postgres (docs/warehouse-postgres.md)")
     return 0
 

@@ -11,3 +11,11 @@ class SettingsError(PipelineError, ValueError):
 
 class RunFailedError(PipelineError, RuntimeError):
     """A Dagster run over a partition range did not succeed."""
+
+
+class UnsafeNameError(PipelineError, ValueError):
+    """A name from configuration or data that would reach SQL text or a file path is not a plain name."""
+
+
+class RunLockedError(PipelineError, RuntimeError):
+    """Another run holds the data folder's run lock."""

@@ -16,7 +16,7 @@ generation stays vectorised (Python loops run over months, days or products, nev
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1483,6 +1483,52 @@ def _write_shop(shop: dict[str, pd.DataFrame], url: str) -> dict[str, int]:
     finally:
         engine.dispose()
     return counts
+
+
+def shop_as_of(shop: Mapping[str, pd.DataFrame], until: dt.datetime) -> dict[str, pd.DataFrame]:
+    """The shop's tables as the live database held them at `until` (naive UTC), for replays.
+
+    The generated tables hold each record's final version. The version before it follows from
+    how the generator changes records: a customer was created without the account manager
+    assigned later, a refunded order was completed (and had no refund), an ended subscription
+    period had no end, each updated when it was created; a cancelled order appears at its
+    cancellation. Records not created yet are absent; order lines travel with their order.
+    """
+    moment = pd.Timestamp(until)
+    customers = _earlier_versions(shop["customers"], moment, created="created_at", reset={"account_manager": None})
+    orders = shop["orders"]
+    orders = _earlier_versions(
+        orders[(orders["status"] == "refunded") | (orders["updated_at"] <= moment)],
+        moment,
+        created="ordered_at",
+        reset={"status": "completed", "refunded_at": pd.NaT},
+    )
+    periods = _earlier_versions(shop["subscription_periods"], moment, created="started_at", reset={"ended_at": pd.NaT})
+    items = shop["order_items"]
+    return {
+        "customers": customers,
+        "products": shop["products"][shop["products"]["updated_at"] <= moment],
+        "orders": orders,
+        "order_items": items[items["order_id"].isin(orders["order_id"])],
+        "subscription_periods": periods,
+    }
+
+
+def _earlier_versions(
+    frame: pd.DataFrame, until: pd.Timestamp, created: str, reset: Mapping[str, object]
+) -> pd.DataFrame:
+    """Rows created by `until`; those updated after it in their first version (reset columns, updated at creation)."""
+    frame = frame[frame[created] <= until].copy()
+    earlier = frame["updated_at"] > until
+    for column, value in reset.items():
+        frame.loc[earlier, column] = value
+    frame.loc[earlier, "updated_at"] = frame.loc[earlier, created]
+    return frame.reset_index(drop=True)
+
+
+def write_shop_as_of(data: SourceData, url: str, until: dt.datetime) -> dict[str, int]:
+    """Replace the shop database at `url` with its state at `until` (see shop_as_of)."""
+    return _write_shop(shop_as_of(data.shop, until), url)
 
 
 def _period_of(data: SourceData) -> tuple[dt.date, int]:

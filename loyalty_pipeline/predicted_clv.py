@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from loyalty_pipeline import clv
 from loyalty_pipeline.partitions import partition_days
-from loyalty_pipeline.resources import ClvModel, Warehouse
+from loyalty_pipeline.resources import WAREHOUSE_POOL, ClvModel, Warehouse
 
 DAILY_KEY = dg.AssetKey(["clv", "daily_predictions"])
 CUSTOMERS_KEY = dg.AssetKey(["clv", "customer_predictions"])
@@ -677,6 +677,7 @@ def build_clv_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         name="predicted_clv",
+        pool=WAREHOUSE_POOL,
     )
     def predicted_clv(
         context: dg.AssetExecutionContext, warehouse: Warehouse, clv_model: ClvModel

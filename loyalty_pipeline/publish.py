@@ -14,8 +14,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.report import write_report
-from loyalty_pipeline.resources import Warehouse, redact_url
+from loyalty_pipeline.resources import WAREHOUSE_POOL, Warehouse, redact_url
 from loyalty_pipeline.serving_postgres import SCHEMA, ServingPostgres, publish_to_postgres
 
 # The catalogue's published tables and the order that makes every publication identical.
@@ -46,11 +47,6 @@ class ServingFile(dg.ConfigurableResource):
         return Path(self.data_dir) / "reports" / "kpi-report.html"
 
 
-def _quoted(identifier: str) -> str:
-    """A SQL identifier in double quotes; only the fixed names above ever reach here."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def build_serving_file(warehouse_path: Path, target: Path) -> dict[str, int]:
     """Write the published tables from the warehouse into a new file at target; return row counts."""
     target.unlink(missing_ok=True)
@@ -59,12 +55,14 @@ def build_serving_file(warehouse_path: Path, target: Path) -> dict[str, int]:
         connection.execute("attach ? as warehouse (read_only)", [str(warehouse_path)])
         connection.execute(f"create schema {SERVING_SCHEMA}")
         for table, order in PUBLISHED_TABLES.items():
-            order_by = ", ".join(_quoted(column) for column in order)
+            order_by = ", ".join(quote_identifier(column) for column in order)
             connection.execute(
-                f"create table {SERVING_SCHEMA}.{_quoted(table)} as "
-                f"select * from warehouse.main.{_quoted(table)} order by {order_by}"
+                f"create table {SERVING_SCHEMA}.{quote_identifier(table)} as "
+                f"select * from warehouse.main.{quote_identifier(table)} order by {order_by}"
             )
-            counts[table] = connection.execute(f"select count(*) from {SERVING_SCHEMA}.{_quoted(table)}").fetchone()[0]
+            counts[table] = connection.execute(
+                f"select count(*) from {SERVING_SCHEMA}.{quote_identifier(table)}"
+            ).fetchone()[0]
         connection.execute("detach warehouse")
         connection.execute("checkpoint")
     return counts
@@ -73,6 +71,10 @@ def build_serving_file(warehouse_path: Path, target: Path) -> dict[str, int]:
 def publish_serving_file(warehouse_path: Path, serving_path: Path) -> dict[str, int]:
     """Replace the serving file atomically with the warehouse's current published tables."""
     serving_path.parent.mkdir(parents=True, exist_ok=True)
+    # A publish killed midway leaves its half-written file (and DuckDB's .wal of it). Two
+    # publishes never overlap (the warehouse pool, the run lock), so any such file is stale.
+    for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)
     temporary = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     try:
         counts = build_serving_file(warehouse_path, temporary)
@@ -104,6 +106,7 @@ def build_publish_assets(freshness: dg.FreshnessPolicy) -> dg.AssetsDefinition:
             for table in PUBLISHED_TABLES
         ],
         name="publish_kpis",
+        pool=WAREHOUSE_POOL,
     )
     def publish_kpis(
         context: dg.AssetExecutionContext,

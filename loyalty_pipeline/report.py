@@ -30,6 +30,8 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from loyalty_pipeline.names import quote_identifier
+
 WINDOW_DAYS = 90
 COHORT_COLUMNS = ("cohort_month", "months_since", "cohort_size", "retained_share")
 
@@ -111,7 +113,7 @@ class Chart:
 
 def _table(schema: str, table: str) -> str:
     """A quoted, schema-qualified table name."""
-    return ".".join('"' + name.replace('"', '""') + '"' for name in (schema, table))
+    return ".".join(quote_identifier(name) for name in (schema, table))
 
 
 def _exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

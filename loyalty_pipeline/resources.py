@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.engine import make_url
 
+from loyalty_pipeline.names import checked_identifier, checked_partition_key
+
 
 def redact_url(url: str) -> str:
     """A database URL with its password masked, fit for logs, metadata and errors."""
@@ -50,10 +52,16 @@ class RawStore(dg.ConfigurableResource):
         return Path(self.data_dir) / "raw"
 
     def table_dir(self, source: str, table: str) -> Path:
-        return self.root / source / table
+        return self.root / checked_identifier(source, "source") / checked_identifier(table, "table")
 
     def partition_path(self, source: str, table: str, partition_key: str) -> Path:
-        return self.table_dir(source, table) / f"{partition_key}.parquet"
+        return self.table_dir(source, table) / f"{checked_partition_key(partition_key)}.parquet"
+
+
+# The Dagster concurrency pool of every step that opens the warehouse DuckDB file, which one
+# process may write while no other has it open: config/dagster.yaml limits each pool to one
+# step at a time across all runs of the instance, so two runs never open the file at once.
+WAREHOUSE_POOL = "loyalty_warehouse"
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -71,11 +79,14 @@ class Warehouse(dg.ConfigurableResource):
         return Path(self.data_dir) / "warehouse" / "loyalty.duckdb"
 
     def dbt_vars(self, min_date: str, max_date: str) -> dict[str, object]:
-        """dbt `--vars` for a run over the partitions min_date..max_date (inclusive)."""
+        """dbt `--vars` for a run over the partitions min_date..max_date (inclusive).
+
+        The dates are pasted into the models' SQL by dbt's templating, so they are checked here.
+        """
         return {
-            "start_date": self.start_date,
-            "min_date": min_date,
-            "max_date": max_date,
+            "start_date": checked_partition_key(self.start_date),
+            "min_date": checked_partition_key(min_date),
+            "max_date": checked_partition_key(max_date),
             "lookback_days": self.lookback_days,
             "reporting_timezone": self.timezone,
             "disabled_sources": sorted(self.disabled_sources),
@@ -114,11 +125,11 @@ class ClvModel(dg.ConfigurableResource):
 
     def daily_path(self, day: str) -> Path:
         """The day's fit and mean predicted CLV (one row)."""
-        return self.root / "daily" / f"{day}.parquet"
+        return self.root / "daily" / f"{checked_partition_key(day)}.parquet"
 
     def customers_path(self, day: str) -> Path:
         """Every customer's summary and predictions as of the day (written for a run's last day)."""
-        return self.root / "customers" / f"{day}.parquet"
+        return self.root / "customers" / f"{checked_partition_key(day)}.parquet"
 
 
 class DataQuality(dg.ConfigurableResource):
@@ -137,7 +148,13 @@ class DataQuality(dg.ConfigurableResource):
         return Path(self.expectations_dir)
 
     def quarantine_path(self, source: str, table: str, partition_key: str) -> Path:
-        return Path(self.data_dir) / "quarantine" / source / table / f"{partition_key}.parquet"
+        return (
+            Path(self.data_dir)
+            / "quarantine"
+            / checked_identifier(source, "source")
+            / checked_identifier(table, "table")
+            / f"{checked_partition_key(partition_key)}.parquet"
+        )
 
     @property
     def docs_dir(self) -> Path:

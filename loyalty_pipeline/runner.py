@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.utils import make_new_run_id
 
@@ -22,13 +23,19 @@ from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
 from loyalty_pipeline.quality.raw import parquet_rows
+from loyalty_pipeline.run_lock import run_lock
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
+from loyalty_pipeline.transform import dbt_target_paths
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Each run of the command carries its data folder, so the next run over that folder can tell
+# the runs it may close after a crash from those of other folders sharing a $DAGSTER_HOME.
+DATA_DIR_TAG = "loyalty/data_dir"
 
 
 @dataclass
@@ -87,6 +94,30 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages
 
 
+def close_interrupted_runs(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Mark failed the runs of this data folder still shown in progress; return their ids.
+
+    Called holding the folder's run lock, so no such run is alive: its process was killed
+    or crashed before it could record an end. Closing it frees the concurrency-pool slots it
+    held (no daemon does so for in-process runs) and removes its dbt artifacts folder.
+    """
+    interrupted = instance.get_runs(
+        dg.RunsFilter(
+            job_name=LOYALTY_DAILY_JOB,
+            statuses=IN_PROGRESS_RUN_STATUSES,
+            tags={DATA_DIR_TAG: str(settings.data_dir)},
+        )
+    )
+    for run in interrupted:
+        instance.report_run_failed(
+            run, message="its process ended without recording an end (killed or crashed); closed by the next run"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        for path in dbt_target_paths(settings.dbt_project_dir, run.run_id):
+            shutil.rmtree(path, ignore_errors=True)
+    return [run.run_id for run in interrupted]
+
+
 @contextmanager
 def step_progress(instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None]) -> Iterator[None]:
     """Echo each step of a run as it finishes, read from the run's event log while it runs."""
@@ -139,7 +170,22 @@ def run_range(
         raise ValueError(f"--end {end} is before --start {start}")
     job = build_definitions(settings).resolve_job_def(LOYALTY_DAILY_JOB)
     _one_planned_event_per_asset()
-    instance = dagster_instance(settings)
+    with run_lock(settings.data_dir, f"partitions {start}..{end}"):
+        instance = dagster_instance(settings)
+        for run_id in close_interrupted_runs(instance, settings):
+            echo(f"  closed interrupted run {run_id} (marked failed; this run redoes its work)")
+        return _run_chunks(settings, instance, job, start, end, chunk_days, echo)
+
+
+def _run_chunks(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
+    start: dt.date,
+    end: dt.date,
+    chunk_days: int,
+    echo: Callable[[str], None],
+) -> RangeSummary:
     summary = RangeSummary(start=start, end=end)
     began = time.monotonic()
     ranges = list(chunks(start, end, chunk_days))
@@ -165,6 +211,7 @@ def run_range(
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
                     ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                    DATA_DIR_TAG: str(settings.data_dir),
                 },
             )
         summary.run_ids.append(result.run_id)
@@ -184,7 +231,7 @@ def published_row_counts(settings: Settings) -> dict[str, int]:
         return {}
     with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
         return {
-            table: connection.execute(f'select count(*) from {SERVING_SCHEMA}."{table}"').fetchone()[0]
+            table: connection.execute(f"select count(*) from {SERVING_SCHEMA}.{quote_identifier(table)}").fetchone()[0]
             for table in PUBLISHED_TABLES
         }
 

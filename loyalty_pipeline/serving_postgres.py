@@ -3,7 +3,7 @@
 Each publish recreates the tables of schema `kpi` inside a single transaction, so a BI
 query sees either the previous publication or the next, never a mix; PostgreSQL's DDL is
 transactional. Rows are copied from the serving file (what passed the checks) with COPY;
-no value is ever pasted into SQL text, and identifiers are quoted by psycopg.
+no value is ever pasted into SQL text, table names are checked, and identifiers are quoted.
 """
 
 import re
@@ -14,6 +14,8 @@ import duckdb
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
+
+from loyalty_pipeline.names import checked_identifier, quote_identifier
 
 SCHEMA = "kpi"
 
@@ -63,7 +65,7 @@ def _columns(source: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, s
 
 
 def _rows(source: duckdb.DuckDBPyConnection, table: str) -> Iterator[tuple]:
-    cursor = source.execute(f'select * from {SCHEMA}."{table}"')  # fixed table names only
+    cursor = source.execute(f"select * from {SCHEMA}.{quote_identifier(table)}")
     while batch := cursor.fetchmany(COPY_BATCH_ROWS):
         yield from batch
 
@@ -122,6 +124,8 @@ def publish_to_postgres(
 
     Returns the rows per table and whether the reader role was granted access.
     """
+    # Checked before connecting: a bad name fails the publish before any statement runs.
+    tables = [checked_identifier(table, "published table") for table in tables]
     counts = {}
     with (
         duckdb.connect(serving_path, read_only=True) as source,

@@ -14,7 +14,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from loyalty_pipeline.resources import Warehouse
+from loyalty_pipeline.resources import WAREHOUSE_POOL, Warehouse
 
 
 class LoyaltyDbtTranslator(DagsterDbtTranslator):
@@ -84,6 +84,16 @@ def _copy_if_exists(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
+def dbt_target_path(name: str, run_id: str) -> Path:
+    """A dbt invocation's own target folder (relative to the project), named after its step and run."""
+    return Path("target") / f"{name}-{run_id[:8]}-{uuid.uuid4().hex[:8]}"
+
+
+def dbt_target_paths(project_dir: Path, run_id: str) -> list[Path]:
+    """The target folders the dbt invocations of a run left behind."""
+    return sorted((project_dir / "target").glob(f"*-{run_id[:8]}-*"))
+
+
 # The models that read the predicted-CLV files (kpi_daily, customer_value) must run after the
 # predicted-CLV asset, which itself reads a dbt table (int_customer_purchase_days). So the dbt
 # graph is two multi-assets over the same manifest, split at the `clv` source: Dagster orders
@@ -117,11 +127,12 @@ def _dbt_models(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         dagster_dbt_translator=LoyaltyDbtTranslator(),
+        pool=WAREHOUSE_POOL,
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator[Any]:
         min_date, max_date = window_vars(context.partition_time_window)
         dbt_vars = json.dumps(warehouse.dbt_vars(min_date, max_date))
-        target_path = Path("target") / f"{name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:8]}"
+        target_path = dbt_target_path(name, context.run.run_id)
         shared_parse_state = Path(dbt.project_dir) / "target" / PARSE_STATE
         _copy_if_exists(shared_parse_state, Path(dbt.project_dir) / target_path / PARSE_STATE)
         with warehouse.dbt_environment():

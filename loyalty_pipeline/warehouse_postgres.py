@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from loyalty_pipeline.contract import ContractColumn, ContractTable, load_contract
+from loyalty_pipeline.contract import ContractColumn, ContractTable, OutputTable, load_contract
 from loyalty_pipeline.errors import SettingsError
+from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.sources.raw_store import EXTRACTED_AT_COLUMN, PARTITION_COLUMN
 
 RAW_SCHEMA_PREFIX = "raw_"
@@ -44,6 +45,8 @@ _PG_TYPES = {
     "integer": "bigint",
     "boolean": "boolean",
 }
+# The types a pipeline-output source may declare: PostgreSQL and DuckDB both read them as written.
+_OUTPUT_TYPE = re.compile(r"^(varchar|text|date|timestamp|boolean|bigint|integer|double precision)$")
 _DECIMAL = re.compile(r"^\s*decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*$", re.IGNORECASE)
 
 # The variables of the `postgres` target in dbt_project/profiles.yml.
@@ -162,10 +165,6 @@ def _contract_column(column: ContractColumn) -> _RawColumn:
     return _RawColumn(column.name, f"numeric({precision},{scale})", f"decimal({precision},{scale})")
 
 
-def _duckdb_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _partition_files(folder: Path) -> dict[dt.date, Path]:
     """The raw store's day files of a table: `<folder>/<YYYY-MM-DD>.parquet`."""
     files = {}
@@ -262,8 +261,8 @@ class _ParquetReader:
     def summary(self, path: Path) -> tuple[int, dt.datetime | None, dt.date | None, dt.date | None]:
         """Rows, latest extraction time and first and last partition day of a day file."""
         query = (
-            f"select count(*), max({_duckdb_identifier(EXTRACTED_AT_COLUMN)}),"
-            f" min({_duckdb_identifier(PARTITION_COLUMN)}), max({_duckdb_identifier(PARTITION_COLUMN)})"
+            f"select count(*), max({quote_identifier(EXTRACTED_AT_COLUMN)}),"
+            f" min({quote_identifier(PARTITION_COLUMN)}), max({quote_identifier(PARTITION_COLUMN)})"
             " from read_parquet(?)"
         )
         (row,) = self.duck.sql(query, params=[str(path)]).fetchall()
@@ -273,7 +272,7 @@ class _ParquetReader:
         present = set(pq.read_schema(path).names)
         selected = []
         for column in columns:
-            name = _duckdb_identifier(column.name)
+            name = quote_identifier(column.name)
             if column.name not in present:
                 # A file written before the contract gained a column: null, as union_by_name reads it.
                 selected.append(f"cast(null as {column.duckdb_type or 'varchar'}) as {name}")
@@ -348,3 +347,53 @@ def load_raw_to_postgres(
             if result.partitions_loaded or result.partitions_removed:
                 target.analyze()
     return summary
+
+
+def load_outputs_to_postgres(data_dir: Path, url: str, tables: Iterable[OutputTable]) -> dict[str, int]:
+    """Copy the pipeline's own output files (the predicted-CLV step's) into `raw_<source>.<identifier>`.
+
+    They are small (a row per day, a row per customer of the last fitted days) and rewritten
+    by every run, so each table is replaced whole, in one transaction. Returns rows per table.
+    """
+    loaded: dict[str, int] = {}
+    with connect(url) as connection, _duckdb() as duck:
+        for table in tables:
+            files = sorted((data_dir / table.source / table.identifier).glob("*.parquet"))
+            if not files:
+                raise FileNotFoundError(
+                    f"{table.source}.{table.name}: no files under {data_dir / table.source / table.identifier};"
+                    " run the pipeline first (its predicted-CLV step writes them)"
+                )
+            loaded[f"{table.source}.{table.name}"] = _replace_output_table(connection, duck, table, files)
+    return loaded
+
+
+def _replace_output_table(
+    connection: psycopg.Connection, duck: duckdb.DuckDBPyConnection, table: OutputTable, files: Sequence[Path]
+) -> int:
+    for name, data_type in table.columns:
+        if not _OUTPUT_TYPE.match(data_type):
+            raise ValueError(f"{table.source}.{table.name}.{name}: unsupported type {data_type!r}")
+    identifier = sql.Identifier(raw_schema(table.source), table.identifier)
+    definitions = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(data_type)) for name, data_type in table.columns
+    )
+    names = [name for name, _ in table.columns]
+    selected = ", ".join(quote_identifier(name) for name in names)
+    reader = duck.sql(
+        f"select {selected} from read_parquet(?, union_by_name = true)", params=[[str(path) for path in files]]
+    ).to_arrow_reader(BATCH_ROWS)
+    rows = 0
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(raw_schema(table.source))))
+        cursor.execute(sql.SQL("drop table if exists {}").format(identifier))
+        cursor.execute(sql.SQL("create table {} ({})").format(identifier, definitions))
+        copy_into = sql.SQL("copy {} ({}) from stdin").format(
+            identifier, sql.SQL(", ").join(sql.Identifier(name) for name in names)
+        )
+        with cursor.copy(copy_into) as copy:
+            for batch in reader:
+                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                    copy.write_row(row)
+                    rows += 1
+    return rows

@@ -5,14 +5,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from loyalty_pipeline.generator import generate
 from loyalty_pipeline.runner import run_range
+from loyalty_pipeline.serving_postgres import conninfo
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.transform import prepare_dbt_manifest
 from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL
@@ -81,3 +86,23 @@ def postgres_url() -> Iterator[str]:
         connection.execute(sa.text("select 1"))
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def serving_database(postgres_url: str) -> Iterator[tuple[str, str, str]]:
+    """A fresh database and BI role: (pipeline URL, reader URL, reader role)."""
+    suffix = uuid.uuid4().hex[:8]
+    database, role, password = f"loyalty_serving_{suffix}", f"loyalty_bi_{suffix}", "reader-secret"
+    with psycopg.connect(conninfo(postgres_url), autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+        admin.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(role), sql.Literal(password)))
+    base = make_url(postgres_url).set(database=database)
+    reader = base.set(username=role, password=password)
+    yield (
+        base.render_as_string(hide_password=False),
+        reader.render_as_string(hide_password=False),
+        role,
+    )
+    with psycopg.connect(conninfo(postgres_url), autocommit=True) as admin:
+        admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(database)))
+        admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))

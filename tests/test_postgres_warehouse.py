@@ -24,7 +24,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from dagster_dbt import DbtCliResource
 from psycopg import sql
 
-from loyalty_pipeline.contract import load_contract
+from loyalty_pipeline.contract import load_contract, load_pipeline_outputs
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.generator import GeneratorConfig, generate
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
@@ -32,7 +32,12 @@ from loyalty_pipeline.publish import PUBLISHED_TABLES
 from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS, Settings
 from loyalty_pipeline.sources.raw_store import write_partition
 from loyalty_pipeline.transform import dbt_executable
-from loyalty_pipeline.warehouse_postgres import connect, dbt_profile_environment, load_raw_to_postgres
+from loyalty_pipeline.warehouse_postgres import (
+    connect,
+    dbt_profile_environment,
+    load_outputs_to_postgres,
+    load_raw_to_postgres,
+)
 from tests.helpers import failure_message
 
 pytestmark = pytest.mark.postgres
@@ -66,7 +71,7 @@ def make_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
 
 @pytest.fixture(scope="module")
 def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The DuckDB pipeline's extraction and dbt models, through Dagster, over the whole period in one run.
+    """The DuckDB pipeline (extraction, dbt models, predicted CLV) through Dagster, the whole period in one run.
 
     A run of the daily job as `loyalty-pipeline run` makes it, without the steps that do not
     write the warehouse (quality checks, publishing, the report): they would double the time.
@@ -85,13 +90,15 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         for asset in defs.assets
         if isinstance(asset, dg.AssetsDefinition)
         and (
-            asset.node_def.name == "loyalty_dbt_models"
+            asset.node_def.name in ("loyalty_dbt_models", "predicted_clv", "loyalty_dbt_models_after_clv")
             or (len(asset.keys) == 1 and asset.key.path[0] in SOURCE_SYSTEMS)
         )
         for key in asset.keys
     ]
+    # The predicted-CLV step's own check (clv_fit_quality) is part of its asset: not subsettable.
+    clv_checks = {key for asset in defs.assets if asset.node_def.name == "predicted_clv" for key in asset.check_keys}
     job = defs.resolve_job_def(LOYALTY_DAILY_JOB).get_subset(
-        asset_selection=set(selection), asset_check_selection=set()
+        asset_selection=set(selection), asset_check_selection=clv_checks
     )
     result = job.execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
@@ -127,6 +134,7 @@ def postgres_build(
     """The raw store loaded into PostgreSQL and the dbt project built there with the same vars."""
     url = make_database("warehouse")
     load_raw_to_postgres(duckdb_build.raw_dir, url, load_contract(duckdb_build.dbt_project_dir))
+    load_outputs_to_postgres(duckdb_build.data_dir, url, load_pipeline_outputs(duckdb_build.dbt_project_dir))
     warehouse = build_definitions(duckdb_build).resources["warehouse"]
     dbt_vars = json.dumps(warehouse.dbt_vars(CONFIG.start.isoformat(), LAST_DAY.isoformat()))
     target = tmp_path_factory.mktemp("dbt_postgres")

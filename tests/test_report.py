@@ -32,7 +32,15 @@ GENERATED_AT = dt.datetime(2026, 3, 4, 6, 0, tzinfo=dt.UTC)
 CHARTS_PER_PERIOD = 8
 PERIODS = ("last90", "all")
 # KPIs a degraded warehouse lacks: the survey tool switched off, LTV not computed.
-DROPPED_KPIS = ("nps_30d", "nps_30d_margin_of_error", "csat_30d", "ces_30d", "ltv_historical_avg", "ltv_formula")
+DROPPED_KPIS = (
+    "nps_30d",
+    "nps_30d_margin_of_error",
+    "csat_30d",
+    "ces_30d",
+    "ltv_historical_avg",
+    "ltv_formula",
+    "clv_predicted_12m_avg",
+)
 
 
 @pytest.fixture

@@ -88,14 +88,18 @@
     from {{ inputs }}
 {%- endmacro %}
 
-{#- Every day of days_relation crossed with every (segment_type, segment_value) cut. -#}
+{#- Every day of days_relation with every (segment_type, segment_value) cut seen by that day:
+    the company every day, a segment from the day its first customer appears (first_seen_date). -#}
 {% macro segment_spine(days_relation, segments_relation) -%}
     select
         days.date_day,
         segments.segment_type,
         segments.segment_value
     from {{ days_relation }} as days
-    cross join (
-        select distinct segment_type, segment_value from {{ segments_relation }}
+    inner join (
+        select segment_type, segment_value, min(first_seen_date) as first_seen_date
+        from {{ segments_relation }}
+        group by segment_type, segment_value
     ) as segments
+        on segments.segment_type = 'all' or segments.first_seen_date <= days.date_day
 {%- endmacro %}

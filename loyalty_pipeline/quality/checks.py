@@ -19,10 +19,17 @@ import pandas as pd
 
 from loyalty_pipeline.contract import ContractTable
 from loyalty_pipeline.partitions import partition_days
-from loyalty_pipeline.quality.raw import extracted_rows, parquet_rows, partition_bounds, with_partition_columns
+from loyalty_pipeline.quality.raw import (
+    extracted_rows,
+    parquet_rows,
+    partition_bounds,
+    restated_from,
+    with_event_columns,
+    with_partition_columns,
+)
 from loyalty_pipeline.quality.suites import SuiteFile, load_suite, raw_suite_name, suite_path
 from loyalty_pipeline.quality.validation import ExpectationFailure, ValidationOutcome, merge_outcomes, validate_frame
-from loyalty_pipeline.resources import DataQuality, RawStore, Warehouse
+from loyalty_pipeline.resources import WAREHOUSE_POOL, DataQuality, RawStore, Warehouse
 
 
 @dataclass
@@ -64,6 +71,7 @@ def build_suite_check(
     partitions_def: dg.PartitionsDefinition,
     load_batches: BatchLoader,
     required_resource_keys: set[str],
+    pool: str | None = None,
 ) -> dg.AssetChecksDefinition:
     """A blocking check of an asset against a suite; ERROR rules block, WARN rules only warn."""
 
@@ -75,6 +83,7 @@ def build_suite_check(
         blocking=True,
         partitions_def=partitions_def,
         required_resource_keys={"data_quality", "warehouse", *required_resource_keys},
+        pool=pool,
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         quality: DataQuality = context.resources.data_quality
@@ -172,7 +181,9 @@ def raw_check(
     def load(context: dg.AssetCheckExecutionContext, window: CheckWindow) -> Iterator[Batch]:
         raw_store: RawStore = context.resources.raw_store
         quality: DataQuality = context.resources.data_quality
+        warehouse: Warehouse = context.resources.warehouse
         days = partition_days(context.partition_time_window)
+        restated_start = restated_from(partitions_def, days[0], warehouse.lookback_days)
         summary = []
         chunk: list[pd.DataFrame] = []
         chunk_rows = 0
@@ -192,7 +203,8 @@ def raw_check(
             )
             if path.exists():
                 stored = read_raw_partition(path, table)
-                chunk.append(with_partition_columns(stored, partition_bounds(partitions_def, day)))
+                stored = with_partition_columns(stored, partition_bounds(partitions_def, day))
+                chunk.append(with_event_columns(stored, table, restated_start))
                 chunk_rows += len(chunk[-1])
             if chunk_rows >= quality.chunk_rows:
                 yield Batch(pd.concat(chunk, ignore_index=True), suite)
@@ -206,7 +218,7 @@ def raw_check(
         suite=suite,
         partitions_def=partitions_def,
         load_batches=load,
-        required_resource_keys={"raw_store"},
+        required_resource_keys={"raw_store", "warehouse"},
     )
 
 
@@ -252,6 +264,7 @@ def published_check(
         partitions_def=partitions_def,
         load_batches=load,
         required_resource_keys=set(),
+        pool=WAREHOUSE_POOL,
     )
 
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from loyalty_pipeline.contract import ContractTable
 from loyalty_pipeline.partitions import utc_bounds
-from loyalty_pipeline.quality.suites import SuiteFile
+from loyalty_pipeline.quality.suites import EVENT_TIME_COLUMN, RESTATED_FROM_COLUMN, SuiteFile
 from loyalty_pipeline.quality.validation import ExpectationFailure, validate_frame
 from loyalty_pipeline.sources.raw_store import EXTRACTED_ROWS_KEY
 
@@ -62,6 +62,28 @@ def with_partition_columns(
     if extracted_at is not None:
         columns["_extracted_at"] = pd.Timestamp(extracted_at)
     return frame.assign(**columns)
+
+
+def restated_from(
+    partitions_def: dg.TimeWindowPartitionsDefinition, first_day: dt.date, lookback_days: int
+) -> pd.Timestamp:
+    """Where the first day a run restates begins (naive UTC): its first partition minus the lookback.
+
+    When that reaches back to the first partition, every day is restated: nothing is late.
+    """
+    day = first_day - dt.timedelta(days=lookback_days)
+    if day.isoformat() <= partitions_def.get_first_partition_key():
+        return HISTORY_START
+    start, _ = utc_bounds(partitions_def.time_window_for_partition_key(day.isoformat()))
+    return pd.Timestamp(start)
+
+
+def with_event_columns(frame: pd.DataFrame, table: ContractTable, restated_start: pd.Timestamp) -> pd.DataFrame:
+    """The columns the late-record rule compares: the record's event time and where the run restates from."""
+    if not table.event_time:
+        return frame
+    event_time = frame[list(table.event_time)].bfill(axis=1).iloc[:, 0] if len(frame) else pd.NaT
+    return frame.assign(**{EVENT_TIME_COLUMN: pd.to_datetime(event_time), RESTATED_FROM_COLUMN: restated_start})
 
 
 @dataclass

@@ -24,6 +24,10 @@ from loyalty_pipeline.contract import ContractTable
 # Raw batches carry these columns beside the contract's: the partition day, its bounds as
 # naive UTC timestamps, and when the rows were extracted (the "future" of the rules).
 PARTITION_COLUMNS = ("_partition_date", "_partition_start", "_partition_end", "_extracted_at")
+# Added by the raw check for tables with an event_time: the record's event time (the first
+# non-null of those columns) and the start of the first day the run restates, naive UTC.
+EVENT_TIME_COLUMN = "_event_time"
+RESTATED_FROM_COLUMN = "_restated_from"
 
 # How pandas shows each contract type once the raw Parquet file is read back.
 _PANDAS_TYPES = {
@@ -73,11 +77,13 @@ def load_suite(path: Path) -> SuiteFile:
     )
 
 
-def _from_contract(expectation_type: str, kwargs: dict[str, Any], rule: str, quarantine: bool) -> dict[str, Any]:
+def _from_contract(
+    expectation_type: str, kwargs: dict[str, Any], rule: str, quarantine: bool, severity: str = "critical"
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"from_contract": True, "rule": rule}
     if quarantine:
         meta["quarantine"] = True
-    return {"type": expectation_type, "kwargs": kwargs, "meta": meta, "severity": "critical"}
+    return {"type": expectation_type, "kwargs": kwargs, "meta": meta, "severity": severity}
 
 
 def contract_expectations(table: ContractTable) -> list[dict[str, Any]]:
@@ -117,6 +123,23 @@ def contract_expectations(table: ContractTable) -> list[dict[str, Any]]:
             quarantine=True,
         )
     )
+    if table.event_time:
+        # Kept, not quarantined: the record is right, only late. Its day is not restated by
+        # this run, so the check warns with the count and the rows (docs/runbook.md).
+        expectations.append(
+            _from_contract(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {
+                    "column_A": EVENT_TIME_COLUMN,
+                    "column_B": RESTATED_FROM_COLUMN,
+                    "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing",
+                },
+                f"the record's day ({' or '.join(table.event_time)}) is one the run restates (within the lookback)",
+                quarantine=False,
+                severity="warning",
+            )
+        )
     return expectations
 
 
@@ -127,9 +150,11 @@ def with_contract_expectations(document: dict[str, Any], table: ContractTable) -
         for expectation in document.get("expectations", [])
         if not expectation.get("meta", {}).get("from_contract")
     ]
+    # Samples of offending rows show these first, so a failure names the records to look at.
+    key_columns = [*table.primary_key, "_partition_date"]
     return {
         "name": raw_suite_name(table),
-        "meta": document.get("meta", {}),
+        "meta": {**document.get("meta", {}), "key_columns": key_columns},
         "expectations": [*contract_expectations(table), *own],
     }
 
