@@ -20,7 +20,7 @@ from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.serving_postgres import conninfo
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.transform import prepare_dbt_manifest
-from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL
+from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL, source_settings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,12 +42,7 @@ def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A whole generated period run and published once per session; tests only read it."""
     root = tmp_path_factory.mktemp("generated")
     generate(GENERATED, root / "sources")
-    settings = Settings(
-        data_dir=root / "data",
-        shop_db_url=f"sqlite:///{root / 'sources' / 'shop.sqlite'}",
-        landing_dir=str(root / "sources" / "landing"),
-        start_date=GENERATED.start,
-    )
+    settings = source_settings(root / "data", root / "sources", GENERATED.start)
     run_range(settings, GENERATED.start, GENERATED_LAST_DAY, chunk_days=GENERATED.days, echo=lambda _: None)
     return settings
 
@@ -55,12 +50,7 @@ def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture
 def settings(tmp_path: Path, small_sources: Path) -> Settings:
     """Settings for a fresh data folder reading the small generated sources."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        shop_db_url=f"sqlite:///{small_sources / 'shop.sqlite'}",
-        landing_dir=str(small_sources / "landing"),
-        start_date=SMALL.start,
-    )
+    return source_settings(tmp_path / "data", small_sources, SMALL.start)
 
 
 @pytest.fixture

@@ -20,6 +20,17 @@ GENERATED = GeneratorConfig(customers=1_500, days=75, seed=11, start=dt.date(202
 GENERATED_LAST_DAY = GENERATED.start + dt.timedelta(days=GENERATED.days - 1)
 
 
+def source_settings(data_dir: Path, sources: Path, start: dt.date, **overrides: object) -> Settings:
+    """Settings for a data folder reading generated sources (`shop.sqlite` and `landing/` under `sources`)."""
+    return Settings(
+        data_dir=data_dir,
+        shop_db_url=f"sqlite:///{sources / 'shop.sqlite'}",
+        landing_dir=str(sources / "landing"),
+        start_date=start,
+        **overrides,
+    )
+
+
 def materialize_extract(
     settings: Settings, partition_key: str, keys: list[str] | None = None
 ) -> dg.ExecuteInProcessResult:

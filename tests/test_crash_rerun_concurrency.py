@@ -22,7 +22,7 @@ from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
 from loyalty_pipeline.run_lock import lock_path
 from loyalty_pipeline.runner import DATA_DIR_TAG, dagster_instance, run_range
 from loyalty_pipeline.settings import Settings
-from tests.helpers import SMALL, day
+from tests.helpers import SMALL, day, source_settings
 
 pytestmark = pytest.mark.slow
 
@@ -158,12 +158,7 @@ def published_digests(serving_path: Path, export_dir: Path) -> dict[str, str]:
 
 
 def _settings(root: Path, sources: Path) -> Settings:
-    return Settings(
-        data_dir=root / "data",
-        shop_db_url=f"sqlite:///{sources / 'shop.sqlite'}",
-        landing_dir=str(sources / "landing"),
-        start_date=SMALL.start,
-    )
+    return source_settings(root / "data", sources, SMALL.start)
 
 
 @pytest.fixture(autouse=True)

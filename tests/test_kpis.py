@@ -20,6 +20,7 @@ from loyalty_pipeline.predicted_clv import customer_summaries, read_summaries
 from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
 from tests import handworked
+from tests.helpers import source_settings
 
 PUBLISHED = [
     "kpi_daily",
@@ -32,12 +33,7 @@ PUBLISHED = [
 
 
 def _settings(data_dir: Path, sources: Path) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        shop_db_url=f"sqlite:///{sources / 'shop.sqlite'}",
-        landing_dir=str(sources / "landing"),
-        start_date=handworked.START,
-    )
+    return source_settings(data_dir, sources, handworked.START)
 
 
 def _quiet(_: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from loyalty_pipeline.runner import dagster_instance, run_range
 from loyalty_pipeline.settings import Settings
-from tests.helpers import SMALL, day
+from tests.helpers import SMALL, day, source_settings
 
 LAST = day(SMALL.start, SMALL.days - 1)
 LOOKBACK_DAYS = 7
@@ -33,13 +33,7 @@ def _quiet(_: str) -> None:
 def settings(tmp_path: Path, small_sources: Path) -> Settings:
     """The SMALL sources published in one run over the whole period, with a 7-day lookback."""
     shutil.copytree(small_sources, tmp_path / "sources")
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        shop_db_url=f"sqlite:///{tmp_path / 'sources' / 'shop.sqlite'}",
-        landing_dir=str(tmp_path / "sources" / "landing"),
-        start_date=SMALL.start,
-        lookback_days=LOOKBACK_DAYS,
-    )
+    settings = source_settings(tmp_path / "data", tmp_path / "sources", SMALL.start, lookback_days=LOOKBACK_DAYS)
     run_range(settings, SMALL.start, LAST, chunk_days=SMALL.days, echo=_quiet)
     return settings
 

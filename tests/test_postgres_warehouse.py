@@ -38,7 +38,7 @@ from loyalty_pipeline.warehouse_postgres import (
     load_outputs_to_postgres,
     load_raw_to_postgres,
 )
-from tests.helpers import failure_message
+from tests.helpers import failure_message, source_settings
 
 pytestmark = pytest.mark.postgres
 
@@ -78,12 +78,7 @@ def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """
     root = tmp_path_factory.mktemp("postgres_warehouse")
     generate(CONFIG, root / "sources")
-    settings = Settings(
-        data_dir=root / "data",
-        shop_db_url=f"sqlite:///{root / 'sources' / 'shop.sqlite'}",
-        landing_dir=str(root / "sources" / "landing"),
-        start_date=CONFIG.start,
-    )
+    settings = source_settings(root / "data", root / "sources", CONFIG.start)
     defs = build_definitions(settings)
     selection = [
         key

@@ -22,7 +22,7 @@ from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.predicted_clv import CUSTOMERS_KEY, DAILY_KEY, FIT_QUALITY_CHECK, FITTED
 from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
-from tests.helpers import SMALL, day, warehouse_query
+from tests.helpers import SMALL, day, source_settings, warehouse_query
 
 LAST = day(SMALL.start, SMALL.days - 1)
 
@@ -30,12 +30,7 @@ LAST = day(SMALL.start, SMALL.days - 1)
 @pytest.fixture(scope="module")
 def clv_run(tmp_path_factory: pytest.TempPathFactory, small_sources: Path) -> Settings:
     """The whole small period materialised in one run: extraction, dbt, predicted CLV, dbt, checks, publish."""
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("predicted_clv") / "data",
-        shop_db_url=f"sqlite:///{small_sources / 'shop.sqlite'}",
-        landing_dir=str(small_sources / "landing"),
-        start_date=SMALL.start,
-    )
+    settings = source_settings(tmp_path_factory.mktemp("predicted_clv") / "data", small_sources, SMALL.start)
     run_range(settings, SMALL.start, LAST, chunk_days=SMALL.days, echo=lambda _: None)
     return settings
 

@@ -36,7 +36,7 @@ from loyalty_pipeline.quality.suites import load_suite, raw_suite_name, suite_pa
 from loyalty_pipeline.runner import dagster_instance, run_range
 from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
 from loyalty_pipeline.settings import Settings
-from tests.helpers import SMALL, day, landing_file
+from tests.helpers import SMALL, day, landing_file, source_settings
 
 LAST = day(SMALL.start, SMALL.days - 1)
 
@@ -47,13 +47,7 @@ def _quiet(_: str) -> None:
 
 def _settings(root: Path, **overrides: object) -> Settings:
     sources = root / "sources"
-    return Settings(
-        data_dir=root / "data",
-        shop_db_url=f"sqlite:///{sources / 'shop.sqlite'}",
-        landing_dir=str(sources / "landing"),
-        start_date=SMALL.start,
-        **overrides,
-    )
+    return source_settings(root / "data", sources, SMALL.start, **overrides)
 
 
 @pytest.fixture(scope="module")

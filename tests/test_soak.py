@@ -30,7 +30,7 @@ from loyalty_pipeline.generator import GeneratorConfig, generate_sources, write_
 from loyalty_pipeline.publish import PUBLISHED_TABLES
 from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
-from tests.helpers import landing_file
+from tests.helpers import landing_file, source_settings
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +47,7 @@ def _quiet(_: str) -> None:
 
 
 def _settings(root: Path) -> Settings:
-    return Settings(
-        data_dir=root / "data",
-        shop_db_url=f"sqlite:///{root / 'sources' / 'shop.sqlite'}",
-        landing_dir=str(root / "sources" / "landing"),
-        start_date=CONFIG.start,
-    )
+    return source_settings(root / "data", root / "sources", CONFIG.start)
 
 
 def _redeliver_sessions(landing: Path, rng: random.Random) -> None:
