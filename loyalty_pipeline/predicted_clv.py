@@ -11,9 +11,18 @@ the fits are weighted by it and run over distinct rows only.
 The warehouse is read in one read-only session whose per-day results are spooled to a
 temporary Parquet file, and closed before any fitting: the step never holds the warehouse
 open, and its memory is bounded by one day's distinct rows, not by the run's length.
+
+A day's file records a digest of what its fit depended on; a later run that restates the day
+with the same inputs (the usual case in the lookback: no late order changed that day's
+history) reuses the recorded fit instead of fitting again, so a daily run fits about one day
+whatever the lookback, and its cost does not grow with the days it restates.
 """
 
+import dataclasses
 import datetime as dt
+import hashlib
+import inspect
+import json
 import os
 import tempfile
 import time
@@ -28,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scipy
 
 from loyalty_pipeline import clv
 from loyalty_pipeline.partitions import partition_days
@@ -404,6 +414,66 @@ def fit_day(
     return replace(fit, clv_sum=clv_sum)
 
 
+# --- reusing the fits of unchanged days ------------------------------------------------------
+
+# Keys of a daily file's Parquet metadata: the digest of the day's fit inputs, and the fit.
+INPUTS_DIGEST_KEY = b"loyalty.clv.inputs_sha256"
+FIT_KEY = b"loyalty.clv.fit"
+FIT_INPUT_COLUMNS = ["frequency", "recency", "age", "repeat_revenue"]
+
+
+def _code_digest() -> str:
+    """The fitting code and the numerical libraries: a change to either invalidates recorded fits."""
+    code = inspect.getsource(clv) + inspect.getsource(fit_day) + inspect.getsource(bgnbd_groups)
+    return hashlib.sha256(f"{code}{np.__version__}{scipy.__version__}".encode()).hexdigest()
+
+
+def fit_inputs_digest(rows: pd.DataFrame, revenue: float, gross_margin: float, monthly_discount_rate: float) -> str:
+    """sha256 of everything fit_day reads: the day's distinct summaries with their customers
+    (the holdout counts, which fit_day does not read, summed out), the company's revenue and
+    gross margin, the discount rate, and the fitting code."""
+    inputs = rows.groupby(FIT_INPUT_COLUMNS, sort=True)["customers"].sum().reset_index()
+    digest = hashlib.sha256(_code_digest().encode())
+    for column in [*FIT_INPUT_COLUMNS, "customers"]:
+        values = np.ascontiguousarray(inputs[column].to_numpy())
+        digest.update(f"{column}:{values.dtype.str}:{len(values)}".encode())
+        digest.update(values.tobytes())
+    digest.update(repr((float(revenue), float(gross_margin), float(monthly_discount_rate))).encode())
+    return digest.hexdigest()
+
+
+def fit_to_json(fit: DayFit) -> str:
+    """The fit as JSON; floats keep every bit (repr round-trips), the day is ISO."""
+    return json.dumps(dataclasses.asdict(fit), default=dt.date.isoformat)
+
+
+def fit_from_json(text: str) -> DayFit:
+    """The DayFit fit_to_json wrote."""
+    fields = json.loads(text)
+    bgnbd, gamma_gamma = fields.pop("bgnbd"), fields.pop("gamma_gamma")
+    return DayFit(
+        **{**fields, "day": dt.date.fromisoformat(fields["day"])},
+        bgnbd=clv.BGNBDModel(**bgnbd) if bgnbd else None,
+        gamma_gamma=clv.GammaGammaModel(**gamma_gamma) if gamma_gamma else None,
+    )
+
+
+def recorded_fit(path: Path, inputs_digest: str) -> DayFit | None:
+    """The fit a day's file records, when it was fitted on inputs with this digest; else None."""
+    if not path.exists():
+        return None
+    metadata = pq.read_schema(path).metadata or {}
+    if metadata.get(INPUTS_DIGEST_KEY, b"").decode() != inputs_digest or FIT_KEY not in metadata:
+        return None
+    return fit_from_json(metadata[FIT_KEY].decode())
+
+
+def daily_table(fit: DayFit, inputs_digest: str) -> pa.Table:
+    """The day's one-row file, with its fit and the digest of its inputs in the file's metadata."""
+    schema = DAILY_SCHEMA.with_metadata({INPUTS_DIGEST_KEY: inputs_digest.encode(), FIT_KEY: fit_to_json(fit).encode()})
+    return pa.Table.from_pylist([fit.row()], schema=schema)
+
+
 def predict_customers(fit: DayFit, summaries: pd.DataFrame) -> pa.Table:
     """Every customer's summary and predictions as of the fit's day (null where a model is missing)."""
     n = len(summaries)
@@ -509,6 +579,8 @@ class RunOutcome:
     holdout: Holdout
     customer_rows: int
     seconds: dict[str, float]
+    # Days whose recorded fit was reused because their inputs had not changed.
+    reused: frozenset[dt.date] = frozenset()
 
 
 def predict(warehouse_path: Path, clv_model: ClvModel, days: Sequence[dt.date], log: Any | None = None) -> RunOutcome:
@@ -528,13 +600,19 @@ def predict(warehouse_path: Path, clv_model: ClvModel, days: Sequence[dt.date], 
     with tempfile.TemporaryDirectory(prefix=".summaries-", dir=clv_model.root) as spool_dir:
         summaries = read_summaries(warehouse_path, days[0], last, calibration_day, Path(spool_dir))
         lap("summaries_sql")
-        fits = {}
+        fits, reused = {}, set()
         for day in days:
+            rows = summaries.of_day(day)
             revenue, gross_margin = summaries.margin(day)
-            fits[day] = fit_day(day, summaries.of_day(day), revenue, gross_margin, clv_model.monthly_discount_rate)
-            write_parquet_atomically(
-                pa.Table.from_pylist([fits[day].row()], schema=DAILY_SCHEMA), clv_model.daily_path(day.isoformat())
-            )
+            digest = fit_inputs_digest(rows, revenue, gross_margin, clv_model.monthly_discount_rate)
+            path = clv_model.daily_path(day.isoformat())
+            recorded = recorded_fit(path, digest)
+            if recorded is not None:
+                fits[day] = recorded
+                reused.add(day)
+                continue
+            fits[day] = fit_day(day, rows, revenue, gross_margin, clv_model.monthly_discount_rate)
+            write_parquet_atomically(daily_table(fits[day], digest), path)
             if log is not None and fits[day].status != FITTED:
                 log.info(f"predicted CLV {day}: {fits[day].status}")
         lap("daily_fits")
@@ -547,7 +625,7 @@ def predict(warehouse_path: Path, clv_model: ClvModel, days: Sequence[dt.date], 
     write_parquet_atomically(customers, clv_model.customers_path(last.isoformat()))
     lap("customer_predictions")
     seconds["total"] = round(sum(seconds.values()), 3)
-    return RunOutcome(fits, calibration, customers.num_rows, seconds)
+    return RunOutcome(fits, calibration, customers.num_rows, seconds, frozenset(reused))
 
 
 # --- the Dagster asset ------------------------------------------------------------------------
@@ -604,6 +682,7 @@ def diagnostics(outcome: RunOutcome) -> dict[str, Any]:
         "spend_frequency_correlation": last.spend_frequency_correlation,
         "days": f"{min(outcome.fits)}..{max(outcome.fits)}",
         "days_fitted": statuses.get(FITTED, 0),
+        "days_reused_unchanged": len(outcome.reused),
         "days_by_status": dg.MetadataValue.json(statuses),
         "seconds": outcome.seconds["total"],
         "seconds_by_phase": dg.MetadataValue.json(outcome.seconds),

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,6 +197,59 @@ def test_rerunning_a_partition_rewrites_identical_files(clv_run: Settings, tmp_p
     (daily,) = [event for event in result.get_asset_materialization_events() if event.asset_key == DAILY_KEY]
     metadata = daily.materialization.metadata
     assert {"bgnbd_r", "gamma_gamma_q", "bgnbd_converged", "customers", "holdout_status", "seconds"} <= set(metadata)
+
+
+def _copy_of_run(settings: Settings, folder: Path, with_fits: bool) -> Settings:
+    """The run's warehouse, and its predicted-CLV files when asked, in a data folder of their own."""
+    copy = dataclasses.replace(settings, data_dir=folder)
+    (folder / "warehouse").mkdir(parents=True)
+    shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
+    if with_fits:
+        shutil.copytree(settings.clv_dir, copy.clv_dir)
+    return copy
+
+
+def _daily_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    (daily,) = [event for event in result.get_asset_materialization_events() if event.asset_key == DAILY_KEY]
+    return {name: value.value for name, value in daily.materialization.metadata.items()}
+
+
+def test_a_day_is_fitted_again_only_when_its_inputs_changed(clv_run: Settings, tmp_path: Path) -> None:
+    """A re-run reuses the recorded fit of every restated day whose history is unchanged; a changed
+    purchase refits its day and every later one, and the files equal those of fitting from nothing."""
+    first = max(SMALL.start, day(LAST, -clv_run.lookback_days))
+    restated = [day(first, offset) for offset in range((LAST - first).days + 1)]
+    settings = _copy_of_run(clv_run, tmp_path / "reused", with_fits=True)
+
+    unchanged = _daily_metadata(_materialize_clv(settings, LAST))
+
+    assert unchanged["days_reused_unchanged"] == len(restated)
+    changed_day = day(LAST, -10)
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
+        (deleted,) = connection.execute(
+            "delete from int_customer_purchase_days where purchase_date = ?"
+            " and customer_id = (select min(customer_id) from int_customer_purchase_days where purchase_date = ?)"
+            " returning customer_id",
+            [changed_day, changed_day],
+        ).fetchall()
+    assert deleted
+    before = {path.name: path.read_bytes() for path in (settings.clv_dir / "daily").glob("*.parquet")}
+
+    changed = _daily_metadata(_materialize_clv(settings, LAST))
+
+    assert changed["days_reused_unchanged"] == restated.index(changed_day)
+    rewritten = {
+        path.name for path in (settings.clv_dir / "daily").glob("*.parquet") if path.read_bytes() != before[path.name]
+    }
+    assert rewritten == {f"{d}.parquet" for d in restated if d >= changed_day}
+    # Fitting the same warehouse with no recorded fits gives the very same files.
+    fresh = _copy_of_run(settings, tmp_path / "fresh", with_fits=False)
+    assert _daily_metadata(_materialize_clv(fresh, LAST))["days_reused_unchanged"] == 0
+    for d in restated:
+        name = Path("daily") / f"{d}.parquet"
+        assert (fresh.clv_dir / name).read_bytes() == (settings.clv_dir / name).read_bytes(), d
+    customers = Path("customers") / f"{LAST}.parquet"
+    assert (fresh.clv_dir / customers).read_bytes() == (settings.clv_dir / customers).read_bytes()
 
 
 def test_the_fit_check_warns_above_the_correlation_threshold(clv_run: Settings) -> None:
