@@ -43,6 +43,7 @@ import psutil
 from loyalty_pipeline.generator import GeneratorConfig
 from loyalty_pipeline.resources import Warehouse
 from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS, Settings
+from loyalty_pipeline.transform import DBT_BUILD
 
 BENCH_DIR = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -177,11 +178,11 @@ def dbt_build_alone(data_dir: Path, work: Path, config: GeneratorConfig, first: 
         disabled_sources=sorted(settings.disabled_sources),
     )
     (alone / "warehouse").mkdir(exist_ok=True)
-    dbt_vars = json.dumps(warehouse.dbt_vars(first.isoformat(), last.isoformat()))
+    dbt_vars = json.dumps(warehouse.dbt_vars())
     project = REPOSITORY_DBT_PROJECT_DIR
-    command = [str(BIN / "dbt"), "build", "--vars", dbt_vars, "--project-dir", str(project)]
+    command = [str(BIN / "dbt"), *DBT_BUILD, "--vars", dbt_vars, "--project-dir", str(project)]
     command += ["--profiles-dir", str(project), "--target-path", str(alone / "target"), "--log-path", str(alone)]
-    env = {**os.environ, "LOYALTY_DATA_DIR": str(alone)}
+    env = {**os.environ, "LOYALTY_DATA_DIR": str(alone), **warehouse.dbt_window(first.isoformat(), last.isoformat())}
     return measure(command, env, work / "dbt_alone.log")
 
 

@@ -78,38 +78,51 @@ class Warehouse(dg.ConfigurableResource):
         """The DuckDB file dbt builds; only the dbt step writes it."""
         return Path(self.data_dir) / "warehouse" / "loyalty.duckdb"
 
-    def dbt_vars(self, min_date: str, max_date: str) -> dict[str, object]:
-        """dbt `--vars` for a run over the partitions min_date..max_date (inclusive).
+    def dbt_vars(self) -> dict[str, object]:
+        """dbt `--vars` every run gets; a run's partition window goes in `dbt_window` instead.
 
-        The dates are pasted into the models' SQL by dbt's templating, so they are checked here.
+        The values are pasted into the models' SQL by dbt's templating, so they are checked here.
         """
         return {
             "start_date": checked_partition_key(self.start_date),
-            "min_date": checked_partition_key(min_date),
-            "max_date": checked_partition_key(max_date),
             "lookback_days": self.lookback_days,
             "reporting_timezone": self.timezone,
             "disabled_sources": sorted(self.disabled_sources),
         }
 
-    @contextmanager
-    def dbt_environment(self) -> Iterator[None]:
-        """Expose the data folder to the dbt subprocess, which reads it in profiles and sources.
+    @staticmethod
+    def dbt_window(min_date: str, max_date: str) -> dict[str, str]:
+        """The environment variables naming a run's first and last partition day (inclusive).
 
-        dagster-dbt hands its own environment to dbt, so the absolute data folder is set
-        for the duration of the invocation; relative paths would resolve against the dbt
-        project folder instead of the user's.
+        Environment, not `--vars`: dbt re-parses the whole project when a var changes, as the
+        window does every run, but only the files using an environment variable when it changes
+        (macros/reporting_time.sql). Pasted into SQL too, so checked.
+        """
+        return {
+            "LOYALTY_RUN_MIN_DATE": checked_partition_key(min_date),
+            "LOYALTY_RUN_MAX_DATE": checked_partition_key(max_date),
+        }
+
+    @contextmanager
+    def dbt_environment(self, min_date: str, max_date: str) -> Iterator[None]:
+        """Expose the data folder and the run's window to the dbt subprocess.
+
+        dagster-dbt hands its own environment to dbt, so these are set for the duration of
+        the invocation. The data folder is made absolute: a relative path would resolve
+        against the dbt project folder instead of the user's.
         """
         Path(self.data_dir, "warehouse").mkdir(parents=True, exist_ok=True)
-        previous = os.environ.get("LOYALTY_DATA_DIR")
-        os.environ["LOYALTY_DATA_DIR"] = str(Path(self.data_dir).resolve())
+        variables = {"LOYALTY_DATA_DIR": str(Path(self.data_dir).resolve()), **self.dbt_window(min_date, max_date)}
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
         try:
             yield
         finally:
-            if previous is None:
-                os.environ.pop("LOYALTY_DATA_DIR", None)
-            else:
-                os.environ["LOYALTY_DATA_DIR"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class ClvModel(dg.ConfigurableResource):

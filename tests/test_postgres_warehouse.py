@@ -131,7 +131,10 @@ def postgres_build(
     load_raw_to_postgres(duckdb_build.raw_dir, url, load_contract(duckdb_build.dbt_project_dir))
     load_outputs_to_postgres(duckdb_build.data_dir, url, load_pipeline_outputs(duckdb_build.dbt_project_dir))
     warehouse = build_definitions(duckdb_build).resources["warehouse"]
-    dbt_vars = json.dumps(warehouse.dbt_vars(CONFIG.start.isoformat(), LAST_DAY.isoformat()))
+    # The window as vars, the way docs/warehouse-postgres.md runs dbt by hand (Dagster sets
+    # the same days as environment variables, which take precedence: Warehouse.dbt_window).
+    window = {"min_date": CONFIG.start.isoformat(), "max_date": LAST_DAY.isoformat()}
+    dbt_vars = json.dumps({**warehouse.dbt_vars(), **window})
     target = tmp_path_factory.mktemp("dbt_postgres")
     build = _dbt_postgres(duckdb_build, url, ["build", "--vars", dbt_vars], target)
     # Again: kpi_daily now exists, so this is its incremental path (schema check, delete+insert).

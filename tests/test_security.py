@@ -122,7 +122,9 @@ def test_a_hostile_partition_key_is_rejected_where_it_would_enter_a_path_or_sql(
     with pytest.raises(UnsafeNameError):
         ClvModel(data_dir=str(tmp_path)).daily_path(key)
     with pytest.raises(UnsafeNameError):  # dbt pastes these into the models' SQL
-        Warehouse(data_dir=str(tmp_path)).dbt_vars("2026-01-01", key)
+        Warehouse.dbt_window("2026-01-01", key)
+    with pytest.raises(UnsafeNameError):
+        Warehouse(data_dir=str(tmp_path), start_date=key).dbt_vars()
     with pytest.raises(UnsafeNameError):
         RawStore(data_dir=str(tmp_path)).partition_path("shop", "../orders", "2026-01-01")
     assert list(tmp_path.iterdir()) == []

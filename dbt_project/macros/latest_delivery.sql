@@ -19,7 +19,7 @@
                     _extracted_at desc
             ) as delivery_rank
         from {{ loyalty_source(source_name, table_name) }} as delivered
-        where _partition_date <= cast('{{ var("max_date") }}' as date)
+        where _partition_date <= {{ run_max_date() }}
     ) as ranked_deliveries
     where delivery_rank = 1
 {% endmacro %}
