@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Tests on two workers, a test file each (tests/conftest.py orders them); PARALLEL= runs them in one process.
+PARALLEL ?= --numprocesses 2 --dist loadfile --no-loadscope-reorder
 UV_VERSION := 0.13.9
 export LOYALTY_DATA_DIR ?= $(CURDIR)/data
 
@@ -29,10 +31,10 @@ demo: install
 test: install
 	LOYALTY_TEST_POSTGRES_URL=$$(bash scripts/start-postgres.sh) \
 	LOYALTY_TEST_CHROMIUM=$$(bash scripts/install-chromium.sh) \
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 test-fast: install
-	$(BIN)/pytest -m "not postgres and not browser and not slow"
+	$(BIN)/pytest $(PARALLEL) -m "not postgres and not browser and not slow"
 
 lint: install
 	$(BIN)/ruff check loyalty_pipeline tests

@@ -22,6 +22,15 @@ from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.transform import prepare_dbt_manifest
 from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL, source_settings
 
+# `make test` runs the suite on two workers, one test file each at a time (pytest-xdist,
+# --dist loadfile): the longest file first, then the other slow ones, so that neither worker is
+# left with an hour-long file at the end. Measured in CI's --durations list.
+LONGEST_FILE = "test_soak.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: (item.path.name != LONGEST_FILE, item.get_closest_marker("slow") is None))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> None:
