@@ -113,7 +113,7 @@ def close_interrupted_runs(instance: dg.DagsterInstance, settings: Settings) -> 
             run, message="its process ended without recording an end (killed or crashed); closed by the next run"
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        for path in dbt_target_paths(settings.dbt_project_dir, run.run_id):
+        for path in dbt_target_paths(settings.data_dir, run.run_id):
             shutil.rmtree(path, ignore_errors=True)
     return [run.run_id for run in interrupted]
 

@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets: staging, intermediate and mart models, with dbt tests as checks."""
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -48,8 +49,17 @@ def prepare_dbt_manifest(project_dir: Path) -> None:
     """`dbt parse` into the project's target folder, where Dagster reads the dbt graph from."""
     if manifest_is_current(project_dir):
         return
-    dbt = DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=dbt_executable())
-    dbt.cli(["parse", "--quiet"], target_path=Path("target")).wait()
+    (project_dir / "target").mkdir(exist_ok=True)
+    # Processes starting together (`dagster dev` and a run, test workers) would otherwise parse
+    # at once, and one could read the manifest while the other rewrites it.
+    with open(project_dir / "target" / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_current(project_dir):
+            return
+        dbt = DbtCliResource(
+            project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=dbt_executable()
+        )
+        dbt.cli(["parse", "--quiet"], target_path=Path("target")).wait()
 
 
 def dbt_project(project_dir: Path) -> DbtProject:
@@ -71,8 +81,8 @@ def window_vars(window: dg.TimeWindow) -> tuple[str, str]:
 # Each dbt step starts from the parse state the step before it left (dbt checks that it still
 # matches the project, vars and environment, else parses anew): with the run's window in the
 # environment (Warehouse.dbt_window), only the files that read it are parsed again. The state
-# is kept beside the warehouse, because the profile (the data folder) is part of what dbt checks:
-# data folders sharing one state would each find it changed and parse everything.
+# is kept in the data folder (dbt_work_dir), because the profile (the data folder) is part of
+# what dbt checks: data folders sharing one state would each find it changed and parse everything.
 PARSE_STATE = "partial_parse.msgpack"
 
 # dbt unit tests check the models' logic against fixed inputs: they belong in CI
@@ -90,14 +100,23 @@ def _copy_if_exists(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
-def dbt_target_path(name: str, run_id: str) -> Path:
-    """A dbt invocation's own target folder (relative to the project), named after its step and run."""
-    return Path("target") / f"{name}-{run_id[:8]}-{uuid.uuid4().hex[:8]}"
+def dbt_work_dir(data_dir: str | Path) -> Path:
+    """A data folder's dbt working files: each invocation's artifacts, dbt's log, the parse state.
+
+    In the data folder, not the project's `target/` and `logs/`: runs of several data folders
+    (two environments, or tests in parallel) share one project, and each must find only its own.
+    """
+    return Path(data_dir).resolve() / "dbt"
 
 
-def dbt_target_paths(project_dir: Path, run_id: str) -> list[Path]:
+def dbt_target_path(data_dir: str | Path, name: str, run_id: str) -> Path:
+    """A dbt invocation's own target folder, named after its step and run."""
+    return dbt_work_dir(data_dir) / "runs" / f"{name}-{run_id[:8]}-{uuid.uuid4().hex[:8]}"
+
+
+def dbt_target_paths(data_dir: str | Path, run_id: str) -> list[Path]:
     """The target folders the dbt invocations of a run left behind."""
-    return sorted((project_dir / "target").glob(f"*-{run_id[:8]}-*"))
+    return sorted((dbt_work_dir(data_dir) / "runs").glob(f"*-{run_id[:8]}-*"))
 
 
 # The models that read the predicted-CLV files (kpi_daily, customer_value) must run after the
@@ -137,12 +156,15 @@ def _dbt_models(
     )
     def _models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator[Any]:
         min_date, max_date = window_vars(context.partition_time_window)
-        target_path = dbt_target_path(name, context.run.run_id)
-        shared_parse_state = warehouse.database_path.parent / f"dbt_{PARSE_STATE}"
-        _copy_if_exists(shared_parse_state, Path(dbt.project_dir) / target_path / PARSE_STATE)
+        target_path = dbt_target_path(warehouse.data_dir, name, context.run.run_id)
+        shared_parse_state = dbt_work_dir(warehouse.data_dir) / PARSE_STATE
+        _copy_if_exists(shared_parse_state, target_path / PARSE_STATE)
+        log_path = str(dbt_work_dir(warehouse.data_dir) / "logs")
         with warehouse.dbt_environment(min_date, max_date):
             dbt_vars = json.dumps(warehouse.dbt_vars())
-            invocation = dbt.cli([*DBT_BUILD, "--vars", dbt_vars], context=context, target_path=target_path)
+            invocation = dbt.cli(
+                [*DBT_BUILD, "--vars", dbt_vars, "--log-path", log_path], context=context, target_path=target_path
+            )
         yield from invocation.stream()
         _copy_if_exists(invocation.target_path / PARSE_STATE, shared_parse_state)
         # Every invocation writes megabytes of artifacts to its own target folder: a nightly

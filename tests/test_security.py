@@ -388,7 +388,8 @@ def _leaks(secrets_: dict[str, str], where: str, data: bytes) -> list[str]:
 
 def _written_files(run: SecretRun) -> list[Path]:
     """Every file the runs wrote: the data folder (Dagster storage, compute logs, dbt console logs,
-    Data Docs, report, quarantine, serving file, warehouse), and dbt's logs and kept target folders."""
+    Data Docs, report, quarantine, serving file, warehouse, dbt's logs and kept target folders),
+    and what dbt wrote in the project since the runs began (its manifest, should it re-parse)."""
     dbt_dir = run.settings.dbt_project_dir
     files = [path for path in run.root.rglob("*") if path.is_file()]
     for folder in (dbt_dir / "logs", dbt_dir / "target"):
