@@ -24,21 +24,20 @@ from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL, source_settings
 
 # `make test` runs the suite on two workers, one test file each at a time (pytest-xdist,
 # --dist loadfile): the longest file first, then the other slow ones, so that neither worker is
-# left with an hour-long file at the end. Measured in CI's --durations list. xdist starts each
-# worker with two files, the second waiting for the first: the one waiting behind the longest
-# file is a file of seconds, so that no slow file waits idle while the other worker is busy.
+# left with an hour-long file at the end. Measured in CI's --durations list. xdist deals one
+# file to each worker, then a second to each: the third file waits behind the longest until
+# it ends, so it is a file of seconds, not a slow one left idle while the other worker works.
 LONGEST_FILE = "test_soak.py"
-SECOND_BEHIND_LONGEST = "test_run_lock.py"
+WAITS_BEHIND_LONGEST = "test_run_lock.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(
-        key=lambda item: (
-            item.path.name != LONGEST_FILE,
-            item.path.name != SECOND_BEHIND_LONGEST,
-            item.get_closest_marker("slow") is None,
-        )
-    )
+    items.sort(key=lambda item: (item.path.name != LONGEST_FILE, item.get_closest_marker("slow") is None))
+    waiting = [item for item in items if item.path.name == WAITS_BEHIND_LONGEST]
+    others = [item for item in items if item.path.name != WAITS_BEHIND_LONGEST]
+    second_file = list(dict.fromkeys(item.path for item in others))[1]
+    after_second = max(index for index, item in enumerate(others) if item.path == second_file) + 1
+    items[:] = others[:after_second] + waiting + others[after_second:]
 
 
 @pytest.fixture(scope="session", autouse=True)
