@@ -47,11 +47,10 @@ def manifest_is_current(project_dir: Path) -> bool:
 
 def prepare_dbt_manifest(project_dir: Path) -> None:
     """`dbt parse` into the project's target folder, where Dagster reads the dbt graph from."""
-    if manifest_is_current(project_dir):
-        return
     (project_dir / "target").mkdir(exist_ok=True)
     # Processes starting together (`dagster dev` and a run, test workers) would otherwise parse
-    # at once, and one could read the manifest while the other rewrites it.
+    # at once, and one could read the manifest while the other rewrites it (dbt writes it in
+    # place, already newer than the project): the check too is made holding the lock.
     with open(project_dir / "target" / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest_is_current(project_dir):
