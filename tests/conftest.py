@@ -25,8 +25,9 @@ from tests.helpers import GENERATED, GENERATED_LAST_DAY, SMALL, source_settings
 # `make test` runs the suite on two workers, one test file each at a time (pytest-xdist,
 # --dist loadfile): the longest file first, then the other slow ones, so that neither worker is
 # left with an hour-long file at the end. Measured in CI's --durations list. xdist deals one
-# file to each worker, then a second to each: the third file waits behind the longest until
-# it ends, so it is a file of seconds, not a slow one left idle while the other worker works.
+# file to each worker, then a second to each worker with at most two tests pending (the soak
+# and the harness have one each): the third file waits behind the longest until it ends, so
+# it is a file of seconds, not a slow one left idle while the other worker works.
 LONGEST_FILE = "test_soak.py"
 WAITS_BEHIND_LONGEST = "test_run_lock.py"
 
@@ -35,8 +36,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: (item.path.name != LONGEST_FILE, item.get_closest_marker("slow") is None))
     waiting = [item for item in items if item.path.name == WAITS_BEHIND_LONGEST]
     others = [item for item in items if item.path.name != WAITS_BEHIND_LONGEST]
-    second_file = list(dict.fromkeys(item.path for item in others))[1]
-    after_second = max(index for index, item in enumerate(others) if item.path == second_file) + 1
+    files = list(dict.fromkeys(item.path for item in others))
+    if not waiting or len(files) < 2:
+        return
+    after_second = max(index for index, item in enumerate(others) if item.path == files[1]) + 1
     items[:] = others[:after_second] + waiting + others[after_second:]
 
 

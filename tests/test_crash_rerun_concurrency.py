@@ -22,6 +22,7 @@ from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
 from loyalty_pipeline.run_lock import lock_path
 from loyalty_pipeline.runner import DATA_DIR_TAG, dagster_instance, run_range
 from loyalty_pipeline.settings import Settings
+from loyalty_pipeline.transform import dbt_target_paths
 from tests.helpers import SMALL, day, source_settings
 
 pytestmark = pytest.mark.slow
@@ -194,7 +195,7 @@ def _assert_recovers(settings: Settings, killed_run: str, baseline: dict[str, st
     assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.FAILURE
     assert instance.event_log_storage.get_concurrency_run_ids() == set(), "no pool slot is left held"
     assert published_digests(settings.serving_path, tmp_path / "after") == baseline
-    assert not list(settings.data_dir.glob(f"dbt/runs/*-{killed_run[:8]}-*")), "the killed dbt's folder is gone"
+    assert not dbt_target_paths(settings.data_dir, killed_run), "the killed dbt's folder is gone"
 
 
 @pytest.mark.parametrize(
@@ -216,8 +217,8 @@ def test_a_run_killed_midway_is_completed_by_the_next_run(
     assert not _step_started(instance, killed_run, not_started), f"killed before {not_started}"
     assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.STARTED, "the kill left no end"
     assert not crash_settings.serving_path.exists(), "nothing was published"
-    killed_dbt_folders = list(crash_settings.data_dir.glob(f"dbt/runs/*-{killed_run[:8]}-*"))
-    assert bool(killed_dbt_folders) == (point is _a_dbt_model_built), "only a dbt step killed midway leaves its folder"
+    if point is _a_dbt_model_built:
+        assert dbt_target_paths(crash_settings.data_dir, killed_run), "the killed dbt step left its folder"
     _assert_recovers(crash_settings, killed_run, baseline, tmp_path)
 
 

@@ -16,6 +16,7 @@ from loyalty_pipeline import cli
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.runner import dagster_instance, run_range
 from loyalty_pipeline.settings import Settings
+from loyalty_pipeline.transform import dbt_work_dir
 from tests.helpers import SMALL, day, landing_file, raw_rows, warehouse_query
 
 # Staging models are ephemeral; the intermediate tables built on them hold one row per
@@ -67,8 +68,8 @@ def test_run_command_materialises_the_range_through_dagster(
     assert "[3/3] partitions" in output
     assert "10 daily partitions" in output
     assert str(settings.warehouse_path) in output
-    assert (settings.data_dir / "dbt" / "logs" / "dbt.log").is_file(), "dbt logs in the data folder"
-    assert not list((settings.data_dir / "dbt" / "runs").iterdir()), "dbt artifacts of good runs are removed"
+    assert (dbt_work_dir(settings.data_dir) / "logs" / "dbt.log").is_file(), "dbt logs in the data folder"
+    assert not list((dbt_work_dir(settings.data_dir) / "runs").iterdir()), "dbt artifacts of good runs are removed"
     runs = dagster_instance(settings).get_runs()
     assert len(runs) == 3
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
