@@ -13,11 +13,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
 from loyalty_pipeline.runner import dagster_instance, run_range
 from loyalty_pipeline.settings import Settings
-from tests.helpers import SMALL, day, source_settings
+from tests.helpers import SMALL, day, landing_file, source_settings
 
 LAST = day(SMALL.start, SMALL.days - 1)
 LOOKBACK_DAYS = 7
@@ -135,3 +136,63 @@ def test_late_records_inside_the_lookback_are_reflected_and_older_ones_reported(
     assert check.passed == (not still_late)
     if still_late:
         assert {sample["order_id"] for sample in _metadata(check)["samples"]} == still_late
+
+
+def _landed_sessions_by_day(settings: Settings, column: str) -> dict[dt.date, int]:
+    """Per day of started_at, the sessions (with `column` true, or all) of the landing files up to
+    LAST, each in its latest delivery (the later file day wins): the source contract, not the pipeline."""
+    files = Path(settings.landing_dir) / "sessions" / "*.parquet"
+    rows = duckdb.sql(
+        f"""
+        with delivered as (
+            select *, cast(regexp_extract(filename, '(\\d{{4}}-\\d{{2}}-\\d{{2}})\\.parquet$', 1) as date) as file_day
+            from read_parquet('{files}', filename = true)
+        ),
+        latest as (
+            select * from delivered
+            where file_day <= '{LAST}'
+            qualify row_number() over (partition by session_id order by file_day desc) = 1
+        )
+        select cast(started_at as date), count(*) from latest where {column} group by 1
+        """
+    ).fetchall()
+    return dict(rows)
+
+
+def _published_by_day(settings: Settings, kpi: str, column: str) -> dict[dt.date, int]:
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        rows = connection.execute(
+            f"select date, {column} from kpi.kpi_daily where kpi = ? and segment_type = 'all' and {column} > 0",
+            [kpi],
+        ).fetchall()
+    return {date: int(count) for date, count in rows}
+
+
+def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_day(settings: Settings) -> None:
+    """Sessions are restated by day from the window's deliveries only (int_sessions_converted is
+    incremental): a corrected export with a session fewer and a session re-delivered changed in a
+    later file both reach their day, and no other day changes."""
+    inside_file = landing_file(settings.landing_dir, "sessions", INSIDE, "parquet")
+    last_file = landing_file(settings.landing_dir, "sessions", LAST, "parquet")
+    inside_sessions = pd.read_parquet(inside_file)
+    dropped, redelivered = inside_sessions.iloc[0], inside_sessions[~inside_sessions["added_to_cart"]].iloc[-1]
+    assert dropped["session_id"] != redelivered["session_id"]
+    inside_sessions[inside_sessions["session_id"] != dropped["session_id"]].to_parquet(inside_file, index=False)
+    changed = redelivered.to_frame().T.astype(inside_sessions.dtypes).assign(added_to_cart=True)
+    pd.concat([pd.read_parquet(last_file), changed], ignore_index=True).to_parquet(last_file, index=False)
+
+    run_range(settings, INSIDE, LAST, chunk_days=SMALL.days, echo=_quiet)  # restates INSIDE - 7 .. LAST
+
+    expected_sessions = _landed_sessions_by_day(settings, "true")
+    expected_carts = _landed_sessions_by_day(settings, "added_to_cart")
+    assert _published_by_day(settings, "sessions", "value") == expected_sessions
+    assert _published_by_day(settings, "cart_abandonment_rate", "denominator") == expected_carts
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
+        by_day = dict(
+            warehouse.execute("select session_date, count(*) from int_sessions_converted group by 1").fetchall()
+        )
+        kept = warehouse.execute(
+            "select count(*) from int_sessions_converted where session_id = ?", [dropped["session_id"]]
+        ).fetchone()
+    assert by_day == expected_sessions, "every day once, the restated ones from the corrected deliveries"
+    assert kept == (0,), "the session the corrected export no longer has is gone"

@@ -1,5 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ restate_days('session_date') }}"
+    )
+}}
 -- One row per web session with its reporting day and whether it converted: some order of
 -- any status but cancelled names it in session_id (kpi-catalogue.md, "Converted session").
+-- Incremental like kpi_daily: a run replaces the sessions of the days it restates and keeps
+-- the earlier days as the last run restating them left them (sessions are the largest raw
+-- table; rebuilding every day on every run made the daily run grow with the history).
 with sessions as (
     select * from {{ ref('stg_web_analytics__sessions') }}
 ),
@@ -28,3 +39,5 @@ final as (
 )
 
 select * from final
+-- Staging also holds sessions of earlier days re-delivered inside the window: they keep their day's row.
+where session_date between {{ restated_from_date() }} and {{ run_max_date() }}
