@@ -83,6 +83,23 @@ def _revenue(settings: Settings, on: dt.date) -> float:
         ).fetchone()[0]
 
 
+def _monthly_revenue(settings: Settings, order_ids: list[str]) -> dict[str, float]:
+    """January's published revenue of each customer who placed one of the orders."""
+    with _shop(settings) as shop:
+        placeholders = ", ".join("?" * len(order_ids))
+        customers = [
+            row[0]
+            for row in shop.execute(f"select customer_id from orders where order_id in ({placeholders})", order_ids)
+        ]
+    with duckdb.connect(str(settings.serving_path), read_only=True) as connection:
+        rows = connection.execute(
+            "select customer_id, revenue from kpi.customer_profitability_monthly"
+            " where month = date_trunc('month', ?::date) and list_contains(?, customer_id)",
+            [LAST, customers],
+        ).fetchall()
+    return {customer_id: float(revenue) for customer_id, revenue in rows}
+
+
 def _orders_check(settings: Settings) -> dg.AssetCheckEvaluation:
     """The raw orders check of the latest run."""
     instance = dagster_instance(settings)
@@ -101,6 +118,7 @@ def test_late_records_inside_the_lookback_are_reflected_and_older_ones_reported(
     inside_order, inside_revenue = _completed_order_on(settings, INSIDE)
     outside_order, outside_revenue = _completed_order_on(settings, OUTSIDE)
     before = {when: _revenue(settings, when) for when in (INSIDE, OUTSIDE)}
+    monthly_before = _monthly_revenue(settings, [inside_order, outside_order])
     for order_id in (inside_order, outside_order):
         _refund_on_last_day(settings, order_id)
     late = _late_orders(settings, LAST, LAST)  # the generator's own late refunds, and outside_order
@@ -112,6 +130,18 @@ def test_late_records_inside_the_lookback_are_reflected_and_older_ones_reported(
     assert _revenue(settings, INSIDE) == pytest.approx(before[INSIDE] - inside_revenue, abs=1e-6)
     # Outside: its day is not restated by a daily run, and the run says so (WARN, not blocking).
     assert _revenue(settings, OUTSIDE) == pytest.approx(before[OUTSIDE], abs=1e-6)
+    # The monthly profitability restates whole months from the window's first: both refunds
+    # are in January, the month of LAST - 7, so January loses both orders' revenue.
+    refunded = {}
+    with _shop(settings) as shop:
+        for order_id, revenue in ((inside_order, inside_revenue), (outside_order, outside_revenue)):
+            (customer_id,) = shop.execute("select customer_id from orders where order_id = ?", [order_id]).fetchone()
+            refunded[customer_id] = refunded.get(customer_id, 0.0) + revenue
+    monthly_after = _monthly_revenue(settings, [inside_order, outside_order])
+    # A customer left with no revenue, support cost or activity in January has no row: 0.
+    assert {customer: monthly_after.get(customer, 0.0) for customer in refunded} == pytest.approx(
+        {customer: monthly_before[customer] - refunded[customer] for customer in refunded}, abs=1e-6
+    )
     check = _orders_check(settings)
     metadata = _metadata(check)
     assert not check.passed
