@@ -130,8 +130,7 @@ def test_late_records_inside_the_lookback_are_reflected_and_older_ones_reported(
     assert _revenue(settings, INSIDE) == pytest.approx(before[INSIDE] - inside_revenue, abs=1e-6)
     # Outside: its day is not restated by a daily run, and the run says so (WARN, not blocking).
     assert _revenue(settings, OUTSIDE) == pytest.approx(before[OUTSIDE], abs=1e-6)
-    # The monthly profitability restates whole months from the window's first: both refunds
-    # are in January, the month of LAST - 7, so January loses both orders' revenue.
+    # The monthly profitability is rebuilt whole as of the run: January loses both orders' revenue.
     refunded = {}
     with _shop(settings) as shop:
         for order_id, revenue in ((inside_order, inside_revenue), (outside_order, outside_revenue)):
@@ -200,8 +199,9 @@ def _published_by_day(settings: Settings, kpi: str, column: str) -> dict[dt.date
 
 def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_day(settings: Settings) -> None:
     """Sessions are restated by day from the window's deliveries only (int_sessions_converted is
-    incremental): a corrected export with a session fewer and a session re-delivered changed in a
-    later file both reach their day, and no other day changes."""
+    incremental): a corrected export with a session fewer, a session re-delivered changed in a
+    later file, and one re-delivered with its start moved from a day before the window into it,
+    all reach their day once; the days before the window keep their published values."""
     inside_file = landing_file(settings.landing_dir, "sessions", INSIDE, "parquet")
     last_file = landing_file(settings.landing_dir, "sessions", LAST, "parquet")
     inside_sessions = pd.read_parquet(inside_file)
@@ -209,20 +209,36 @@ def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_da
     assert dropped["session_id"] != redelivered["session_id"]
     inside_sessions[inside_sessions["session_id"] != dropped["session_id"]].to_parquet(inside_file, index=False)
     changed = redelivered.to_frame().T.astype(inside_sessions.dtypes).assign(added_to_cart=True)
-    pd.concat([pd.read_parquet(last_file), changed], ignore_index=True).to_parquet(last_file, index=False)
+    moved = pd.read_parquet(landing_file(settings.landing_dir, "sessions", OUTSIDE, "parquet")).iloc[[0]]
+    moved = moved.assign(
+        started_at=moved["started_at"] + (INSIDE - OUTSIDE), ended_at=moved["ended_at"] + (INSIDE - OUTSIDE)
+    )
+    pd.concat([pd.read_parquet(last_file), changed, moved], ignore_index=True).to_parquet(last_file, index=False)
+    published_before = _published_by_day(settings, "sessions", "value")
 
     run_range(settings, INSIDE, LAST, chunk_days=SMALL.days, echo=_quiet)  # restates INSIDE - 7 .. LAST
 
+    window = INSIDE - dt.timedelta(days=LOOKBACK_DAYS)
     expected_sessions = _landed_sessions_by_day(settings, "true")
     expected_carts = _landed_sessions_by_day(settings, "added_to_cart")
-    assert _published_by_day(settings, "sessions", "value") == expected_sessions
-    assert _published_by_day(settings, "cart_abandonment_rate", "denominator") == expected_carts
+    published = _published_by_day(settings, "sessions", "value")
+    assert {d: n for d, n in published.items() if d >= window} == {
+        d: n for d, n in expected_sessions.items() if d >= window
+    }
+    assert {d: n for d, n in published.items() if d < window} == {
+        d: n for d, n in published_before.items() if d < window
+    }
+    carts = _published_by_day(settings, "cart_abandonment_rate", "denominator")
+    assert {d: n for d, n in carts.items() if d >= window} == {d: n for d, n in expected_carts.items() if d >= window}
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
         by_day = dict(
             warehouse.execute("select session_date, count(*) from int_sessions_converted group by 1").fetchall()
         )
-        kept = warehouse.execute(
-            "select count(*) from int_sessions_converted where session_id = ?", [dropped["session_id"]]
-        ).fetchone()
-    assert by_day == expected_sessions, "every day once, the restated ones from the corrected deliveries"
-    assert kept == (0,), "the session the corrected export no longer has is gone"
+        rows_of = dict(
+            warehouse.execute(
+                "select session_id, count(*) from int_sessions_converted where list_contains(?, session_id) group by 1",
+                [[dropped["session_id"], moved["session_id"].iloc[0]]],
+            ).fetchall()
+        )
+    assert by_day == expected_sessions, "every session once, on the day of its latest delivery"
+    assert rows_of == {moved["session_id"].iloc[0]: 1}, "the dropped session is gone, the moved one is there once"

@@ -1,21 +1,9 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook="{{ restate_days('month', period='month') }}"
-    )
-}}
 -- Customer profitability by month (kpi-catalogue.md): revenue, COGS, support cost, allocated
 -- retention spend and CPS per customer and calendar month of the published range. The
 -- month's retention spend is shared equally among the customers active on its last
 -- published day (the month's last day, or the run's last day for the month in progress).
--- Incremental by month: a run replaces the months of the days it restates, whole, and keeps
--- the earlier months as the last run restating them left them (as kpi_daily keeps its days),
--- so a daily run reads the customers' status on a month's last day only for those months.
 with days as (
     select date_day from {{ ref('int_days') }}
-    where date_day >= {{ restated_from('month') }}
 ),
 
 orders as (

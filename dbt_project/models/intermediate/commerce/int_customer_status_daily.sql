@@ -1,16 +1,23 @@
 -- One row per customer and reporting day on which the customer is a subscriber or
--- purchase-active (so active, kpi-catalogue.md), for the days this run restates and the 30
--- days before them (the 30-day KPIs compare d with d - 30; the monthly profitability of the
--- restated months reads their last published day, which is among them). Customer MRR is at
--- the end of the day; purchase-active means a completed order on one of the var
--- activity_window_days (default 90) days ending at d.
+-- purchase-active (so active, kpi-catalogue.md), for the days this run restates, the 30 days
+-- before them (the 30-day KPIs compare d with d - 30), and every month's last published day
+-- (monthly profitability). Customer MRR is at the end of the day; purchase-active means a
+-- completed order on one of the var activity_window_days (default 90) days ending at d.
+with published_days as (
+    select date_day from {{ ref('int_days') }}
+),
+
 -- The 30 days before the restated ones may precede the first partition (history).
-with comparison_days as (
+comparison_days as (
     {{ dbt.date_spine('day', add_days(-30, restated_from_date()), add_days(1, run_max_date())) }}
 ),
 
 days as (
     select cast(date_day as date) as date_day from comparison_days
+    union
+    select date_day
+    from published_days
+    where date_day = cast({{ dbt.last_day('date_day', 'month') }} as date)
 ),
 
 periods as (

@@ -1,7 +1,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='delete+insert',
+        unique_key='session_id',
         on_schema_change='fail',
         pre_hook="{{ restate_days('session_date') }}"
     )
@@ -11,6 +12,10 @@
 -- Incremental like kpi_daily: a run replaces the sessions of the days it restates and keeps
 -- the earlier days as the last run restating them left them (sessions are the largest raw
 -- table; rebuilding every day on every run made the daily run grow with the history).
+-- The pre-hook empties the restated days (a corrected export may have fewer sessions); the
+-- key replaces a session re-delivered in the window whatever its day, even one whose day
+-- moved between deliveries or lies before the window (its day's KPIs wait for a re-run from
+-- it, which the raw check reports as late).
 with sessions as (
     select * from {{ ref('stg_web_analytics__sessions') }}
 ),
@@ -39,5 +44,3 @@ final as (
 )
 
 select * from final
--- Staging also holds sessions of earlier days re-delivered inside the window: they keep their day's row.
-where session_date between {{ restated_from_date() }} and {{ run_max_date() }}

@@ -1,8 +1,9 @@
 -- Only the deliveries a run restates from: a session is delivered in the file of the day it
 -- started or re-delivered later, never earlier (the raw rule "started_at is not after the
--- partition day"), so every version of a session of a restated day is delivered from the UTC
--- day before the first restated day on (one day earlier for a reporting time zone ahead of
--- UTC). A full build restates every day and so reads every delivery.
+-- partition day", a reporting day), so every version of a session of a restated day is
+-- delivered on or after the first restated day. One day more costs little and keeps that
+-- true should partitions and reporting days ever differ. A full build's window starts
+-- before its first partition, so it reads every delivery.
 with latest_sessions as (
     {{ latest_delivery('web_analytics', 'sessions', ['session_id'],
         delivered_from=add_days(-1, restated_from_date())) }}
