@@ -167,25 +167,33 @@ def test_late_records_inside_the_lookback_are_reflected_and_older_ones_reported(
         assert {sample["order_id"] for sample in _metadata(check)["samples"]} == still_late
 
 
-def _landed_sessions_by_day(settings: Settings, column: str) -> dict[dt.date, int]:
-    """Per day of started_at, the sessions (with `column` true, or all) of the landing files up to
-    LAST, each in its latest delivery (the later file day wins): the source contract, not the pipeline."""
+def _landed_sessions(settings: Settings) -> pd.DataFrame:
+    """The landing files' sessions up to LAST, each in its latest delivery (the later file day
+    wins), with the day it started: the source contract, not the pipeline."""
     files = Path(settings.landing_dir) / "sessions" / "*.parquet"
-    rows = duckdb.sql(
+    return duckdb.sql(
         f"""
         with delivered as (
             select *, cast(regexp_extract(filename, '(\\d{{4}}-\\d{{2}}-\\d{{2}})\\.parquet$', 1) as date) as file_day
             from read_parquet('{files}', filename = true)
-        ),
-        latest as (
-            select * from delivered
-            where file_day <= '{LAST}'
-            qualify row_number() over (partition by session_id order by file_day desc) = 1
         )
-        select cast(started_at as date), count(*) from latest where {column} group by 1
+        select session_id, added_to_cart, cast(started_at as date) as session_day
+        from delivered
+        where file_day <= '{LAST}'
+        qualify row_number() over (partition by session_id order by file_day desc) = 1
         """
-    ).fetchall()
-    return dict(rows)
+    ).df()
+
+
+def _count_by_day(sessions: pd.DataFrame) -> dict[dt.date, int]:
+    return {pd.Timestamp(day).date(): int(count) for day, count in sessions.groupby("session_day").size().items()}
+
+
+def _converting_sessions(settings: Settings) -> set[str]:
+    """Sessions that some order of the shop, in any status but cancelled, names ("converted session")."""
+    with _shop(settings) as shop:
+        rows = shop.execute("select session_id from orders where session_id is not null and status <> 'cancelled'")
+        return {session_id for (session_id,) in rows}
 
 
 def _published_by_day(settings: Settings, kpi: str, column: str) -> dict[dt.date, int]:
@@ -200,8 +208,9 @@ def _published_by_day(settings: Settings, kpi: str, column: str) -> dict[dt.date
 def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_day(settings: Settings) -> None:
     """Sessions are restated by day from the window's deliveries only (int_sessions_converted is
     incremental): a corrected export with a session fewer, a session re-delivered changed in a
-    later file, and one re-delivered with its start moved from a day before the window into it,
-    all reach their day once; the days before the window keep their published values."""
+    later file, one re-delivered with its start moved from a day before the window into it, and
+    one named by an order's later version, all reach their day once, converted as the shop says;
+    the days before the window keep their published values."""
     inside_file = landing_file(settings.landing_dir, "sessions", INSIDE, "parquet")
     last_file = landing_file(settings.landing_dir, "sessions", LAST, "parquet")
     inside_sessions = pd.read_parquet(inside_file)
@@ -214,13 +223,33 @@ def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_da
         started_at=moved["started_at"] + (INSIDE - OUTSIDE), ended_at=moved["ended_at"] + (INSIDE - OUTSIDE)
     )
     pd.concat([pd.read_parquet(last_file), changed, moved], ignore_index=True).to_parquet(last_file, index=False)
+    # A converting order arrives after its session was built: an offline order of INSIDE is
+    # attributed, in a version of the last day, to a session of INSIDE that nothing converted.
+    with _shop(settings) as shop:
+        converting = {row[0] for row in shop.execute("select session_id from orders where session_id is not null")}
+        (attributed_order,) = shop.execute(
+            "select order_id from orders where session_id is null and status <> 'cancelled'"
+            " and date(ordered_at) = ? order by order_id limit 1",
+            [INSIDE.isoformat()],
+        ).fetchone()
+        attributed_session = next(
+            session_id
+            for session_id in inside_sessions["session_id"]
+            if session_id not in converting and session_id not in (dropped["session_id"], redelivered["session_id"])
+        )
+        shop.execute(
+            "update orders set session_id = ?, updated_at = ? where order_id = ?",
+            [attributed_session, f"{LAST} 12:00:00.000000", attributed_order],
+        )
     published_before = _published_by_day(settings, "sessions", "value")
 
     run_range(settings, INSIDE, LAST, chunk_days=SMALL.days, echo=_quiet)  # restates INSIDE - 7 .. LAST
 
     window = INSIDE - dt.timedelta(days=LOOKBACK_DAYS)
-    expected_sessions = _landed_sessions_by_day(settings, "true")
-    expected_carts = _landed_sessions_by_day(settings, "added_to_cart")
+    landed = _landed_sessions(settings)
+    expected_sessions = _count_by_day(landed)
+    expected_carts = _count_by_day(landed[landed["added_to_cart"].eq(True)])
+    expected_converted = _count_by_day(landed[landed["session_id"].isin(_converting_sessions(settings))])
     published = _published_by_day(settings, "sessions", "value")
     assert {d: n for d, n in published.items() if d >= window} == {
         d: n for d, n in expected_sessions.items() if d >= window
@@ -230,10 +259,17 @@ def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_da
     }
     carts = _published_by_day(settings, "cart_abandonment_rate", "denominator")
     assert {d: n for d, n in carts.items() if d >= window} == {d: n for d, n in expected_carts.items() if d >= window}
+    converted = _published_by_day(settings, "session_conversion_rate", "numerator")
+    assert {d: n for d, n in converted.items() if d >= window} == {
+        d: n for d, n in expected_converted.items() if d >= window
+    }
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as warehouse:
         by_day = dict(
             warehouse.execute("select session_date, count(*) from int_sessions_converted group by 1").fetchall()
         )
+        (is_converted,) = warehouse.execute(
+            "select is_converted from int_sessions_converted where session_id = ?", [attributed_session]
+        ).fetchone()
         rows_of = dict(
             warehouse.execute(
                 "select session_id, count(*) from int_sessions_converted where list_contains(?, session_id) group by 1",
@@ -242,3 +278,4 @@ def test_sessions_corrected_and_redelivered_inside_the_lookback_restate_their_da
         )
     assert by_day == expected_sessions, "every session once, on the day of its latest delivery"
     assert rows_of == {moved["session_id"].iloc[0]: 1}, "the dropped session is gone, the moved one is there once"
+    assert is_converted, "a session named by an order's later version is converted"

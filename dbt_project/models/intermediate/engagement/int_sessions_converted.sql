@@ -14,8 +14,9 @@
 -- table; rebuilding every day on every run made the daily run grow with the history).
 -- The pre-hook empties the restated days (a corrected export may have fewer sessions); the
 -- key replaces a session re-delivered in the window whatever its day, even one whose day
--- moved between deliveries or lies before the window (its day's KPIs wait for a re-run from
--- it, which the raw check reports as late).
+-- moved between deliveries or lies before the window. A day before the window keeps its
+-- published KPIs until a run restates it: the raw check reports a session re-delivered with
+-- a start before the window as late, not one moved from there into it (docs/kpis.md, d1).
 with sessions as (
     select * from {{ ref('stg_web_analytics__sessions') }}
 ),
