@@ -43,3 +43,15 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
     assert all(value > 0 for value in figures["ratios"].values()), figures["ratios"]
     for name in MEASUREMENTS:
         assert f"| {name} |" in printed
+
+
+def test_event_log_benchmark_records_one_event_per_asset_and_partition(tmp_path: Path) -> None:
+    out = tmp_path / "event_log.jsonl"
+    event_log = HARNESS.with_name("event_log.py")
+    command = [sys.executable, str(event_log), "--assets", "2", "--days", "5", "--out", str(out)]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    figures = json.loads(out.read_text())
+    assert figures == json.loads(printed)
+    assert (figures["storage"], figures["partitions"], figures["materialisation_events"]) == ("sqlite", 5, 10)
+    assert figures["ms_per_event"] > 0
