@@ -66,7 +66,7 @@ MIB = 1024 * 1024
 RUN_ID = re.compile(r"run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 # Step keys of the pipeline that are not extraction, dbt or checks.
 CLV_STEPS = {"predicted_clv"}
-PUBLISH_STEPS = {"publish_kpis", "kpi_report"}
+PUBLISH_STEPS = {"publish_kpis", "reports__kpi_report"}
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -122,25 +122,51 @@ def stage_of(step_key: str) -> str:
     return "checks"
 
 
-def step_seconds(data_dir: Path, run_id: str) -> dict[str, float]:
-    """Seconds from STEP_START to STEP_SUCCESS of every step of a finished run, from its event log."""
+def step_figures(data_dir: Path, run_id: str) -> dict[str, dict[str, float]]:
+    """Per step of a finished run, from its event log: seconds from STEP_START to STEP_SUCCESS,
+    materialisation events recorded, and for a dbt step the seconds dbt reported building its models.
+
+    A step over a partition range records one materialisation per asset and partition; dbt's
+    own time of a model is the same on each of them, so it is counted once per model.
+    """
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(str(data_dir / "dagster_home"))
-    events = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-    started, seconds = {}, {}
-    for entry in instance.all_logs(run_id, of_type=events):
-        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
-            started[entry.step_key] = entry.timestamp
+    kinds = {
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+    }
+    started: dict[str, float] = {}
+    figures: dict[str, dict[str, float]] = {"seconds": {}, "events": {}}
+    dbt_models: dict[str, dict[str, float]] = {}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        step, kind = entry.step_key, entry.dagster_event.event_type
+        if kind == dg.DagsterEventType.STEP_START:
+            started[step] = entry.timestamp
+        elif kind == dg.DagsterEventType.STEP_SUCCESS:
+            figures["seconds"][step] = round(entry.timestamp - started[step], 2)
         else:
-            seconds[entry.step_key] = round(entry.timestamp - started[entry.step_key], 2)
-    return seconds
+            figures["events"][step] = figures["events"].get(step, 0) + 1
+            materialization = entry.dagster_event.event_specific_data.materialization
+            duration = materialization.metadata.get("Execution Duration")
+            if duration is not None:
+                dbt_models.setdefault(step, {})[materialization.asset_key.to_user_string()] = duration.value
+    figures["dbt_model_seconds"] = {step: round(sum(models.values()), 2) for step, models in dbt_models.items()}
+    return figures
+
+
+def add_into(totals: dict[str, float], more: dict[str, float]) -> None:
+    """Add a run's figures per step to the totals of a build made of several runs."""
+    for key, value in more.items():
+        totals[key] = round(totals.get(key, 0) + value, 2)
 
 
 def run_pipeline(
     data_dir: Path, sources: Path, config: GeneratorConfig, days: tuple[dt.date, dt.date], chunk_days: int, name: str
 ) -> dict[str, object]:
-    """`loyalty-pipeline run` over the days (first, last): seconds, memory, and seconds by stage and step."""
+    """`loyalty-pipeline run` over the days (first, last): seconds, memory, seconds by stage and step,
+    and the materialisation events each step recorded."""
     first, last = days
     log = data_dir.parent / f"{name}.log"
     command = [str(BIN / "loyalty-pipeline"), "run", "--start", first.isoformat(), "--end", last.isoformat()]
@@ -148,9 +174,13 @@ def run_pipeline(
     figures = measure(command, pipeline_env(data_dir, sources, config), log)
     run_ids = list(dict.fromkeys(RUN_ID.findall(log.read_text())))
     steps: dict[str, float] = {}
+    events: dict[str, float] = {}
+    dbt_model_seconds: dict[str, float] = {}
     for run_id in run_ids:
-        for key, seconds in step_seconds(data_dir, run_id).items():
-            steps[key] = round(steps.get(key, 0.0) + seconds, 2)
+        run = step_figures(data_dir, run_id)
+        add_into(steps, run["seconds"])
+        add_into(events, run["events"])
+        add_into(dbt_model_seconds, run["dbt_model_seconds"])
     stages = dict.fromkeys(("extract", "dbt", "clv", "checks", "publish"), 0.0)
     for key, seconds in steps.items():
         stages[stage_of(key)] += seconds
@@ -161,6 +191,9 @@ def run_pipeline(
         "runs": len(run_ids),
         "stages": {stage: round(seconds, 2) for stage, seconds in stages.items()},
         "steps": steps,
+        "materialisation_events": sum(events.values()),
+        "events": events,
+        "dbt_model_seconds": dbt_model_seconds,
     }
 
 
@@ -254,8 +287,8 @@ def markdown(figures: dict) -> str:
     lines = [
         f"### Size {figures['size']}: {figures['customers']:,} customers over {figures['days']} days",
         "",
-        "| measurement | seconds | peak RSS (MiB) | " + " | ".join(stages) + " |",
-        "|---|---:|---:|" + "---:|" * len(stages),
+        "| measurement | seconds | peak RSS (MiB) | " + " | ".join(stages) + " | materialisation events |",
+        "|---|---:|---:|" + "---:|" * (len(stages) + 1),
     ]
     for name in (
         "generate",
@@ -268,6 +301,7 @@ def markdown(figures: dict) -> str:
     ):
         row = figures[name]
         cells = [str(row.get("stages", {}).get(stage, "")) for stage in stages]
+        cells.append(str(row.get("materialisation_events", "")))
         lines.append(f"| {name} | {row['seconds']} | {row['peak_rss_mib']} | " + " | ".join(cells) + " |")
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in figures["ratios"].items()]
