@@ -7,7 +7,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import dagster as dg
 import pytest
+
+from loyalty_pipeline.definitions import build_definitions
+from loyalty_pipeline.settings import Settings
 
 HARNESS = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
 MEASUREMENTS = ("generate", "full_build", "daily_run", "daily_run_third_history", "dbt_build_alone", "pandas")
@@ -20,6 +24,16 @@ def _harness_module() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _assets_per_step(data_dir: Path) -> dict[str, int]:
+    """The assets each step of the daily job materialises, from the pipeline's definitions."""
+    settings = Settings.from_env({"LOYALTY_DATA_DIR": str(data_dir)})
+    return {
+        asset.node_def.name: len(asset.keys)
+        for asset in build_definitions(settings).assets
+        if isinstance(asset, dg.AssetsDefinition) and asset.is_executable
+    }
 
 
 @pytest.mark.slow
@@ -51,14 +65,17 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
         "session_conversion_rate",
     }
     assert all(value > 0 for value in figures["ratios"].values()), figures["ratios"]
-    # Dagster records one materialisation per asset and partition: the full build's steps record
-    # the daily run's events once per partition, but for publishing, which is not partitioned.
+    # Dagster records one materialisation per asset and partition: a step records one event for
+    # each asset it materialises in the daily run, and that many per partition in the full build
+    # (per run for publishing, which is not partitioned).
     full, daily = figures["full_build"], figures["daily_run"]
     harness = _harness_module()
-    assert full["materialisation_events"] == sum(full["events"].values())
-    for step, events in daily["events"].items():
-        partitions = 1 if harness.stage_of(step) == "publish" else full["partitions"]
-        assert full["events"][step] == events * partitions, step
+    assets_per_step = _assets_per_step(tmp_path / "work" / "data")
+    assert set(daily["events"]) == set(full["events"]) == set(assets_per_step)
+    for step, assets in assets_per_step.items():
+        assert daily["events"][step] == assets, step
+        per_asset = full["runs"] if harness.stage_of(step) == "publish" else full["partitions"]
+        assert full["events"][step] == assets * per_asset, step
     assert set(full["dbt_model_seconds"]) == {"loyalty_dbt_models", "loyalty_dbt_models_after_clv"}
     assert all(seconds > 0 for seconds in full["dbt_model_seconds"].values())
     for name in MEASUREMENTS:
