@@ -5,8 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 LOYALTY_DAILY_JOB = "loyalty_daily"
-# config/dagster.yaml lets one queued run with this tag run at a time (UI and schedule runs).
-RESTATES_PARTITIONS_TAG = "loyalty/restates_partitions"
 
 
 def loyalty_daily_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
@@ -15,5 +13,4 @@ def loyalty_daily_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedA
         LOYALTY_DAILY_JOB,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions_def,
-        tags={RESTATES_PARTITIONS_TAG: "true"},
     )

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    CODE_LOCATION_TAG,
+)
 from dagster._core.utils import make_new_run_id
 
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
-from loyalty_pipeline.errors import RunFailedError
+from loyalty_pipeline.errors import RunFailedError, RunLockedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
@@ -36,6 +40,12 @@ _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}
 # Each run of the command carries its data folder, so the next run over that folder can tell
 # the runs it may close after a crash from those of other folders sharing a $DAGSTER_HOME.
 DATA_DIR_TAG = "loyalty/data_dir"
+# workspace.yaml's location_name. Dagster tags every run it creates from the code location with
+# it, and config/dagster.yaml lets one such run run at a time: the command's in-process runs
+# carry the tag too, so a run queued from the UI, a backfill or the schedule waits for them.
+CODE_LOCATION = "loyalty_pipeline"
+# A run in these states may be writing the warehouse; queued and finished runs are not.
+_RUNNING = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
 @dataclass
@@ -118,6 +128,23 @@ def close_interrupted_runs(instance: dg.DagsterInstance, settings: Settings) -> 
     return [run.run_id for run in interrupted]
 
 
+def refuse_while_a_run_is_in_progress(instance: dg.DagsterInstance, first: dt.date, last: dt.date) -> None:
+    """Stop before a chunk when a run from the UI, a backfill or the schedule is in progress.
+
+    Both would restate and publish over each other: the pool keeps their steps off the
+    warehouse at the same moment, not from interleaving.
+    """
+    running = instance.get_runs(dg.RunsFilter(statuses=_RUNNING, tags={CODE_LOCATION_TAG: CODE_LOCATION}), limit=1)
+    if running:
+        run = running[0]
+        raise RunLockedError(
+            f"run {run.run_id} ({run.job_name}) of the pipeline is in progress on the Dagster instance "
+            f"{instance.root_directory}, launched from the UI, a backfill or the schedule; stopped before "
+            f"partitions {first}..{last}. Wait for it to finish and run again (if its process is gone, "
+            "because `dagster dev` was stopped, terminate the run in the UI first)."
+        )
+
+
 @contextmanager
 def step_progress(instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None]) -> Iterator[None]:
     """Echo each step of a run as it finishes, read from the run's event log while it runs."""
@@ -194,6 +221,7 @@ def _run_chunks(
     for number, (first, last) in enumerate(ranges, start=1):
         chunk_began = time.monotonic()
         log_path = log_dir / f"run-{first.isoformat()}-{last.isoformat()}.log"
+        refuse_while_a_run_is_in_progress(instance, first, last)
         run_id = make_new_run_id()
         echo(f"  [{number}/{len(ranges)}] partitions {first} .. {last}: run {run_id}")
         # dbt's console output goes to a log file; the run's events stay in Dagster.
@@ -212,6 +240,7 @@ def _run_chunks(
                     ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
                     ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
                     DATA_DIR_TAG: str(settings.data_dir),
+                    CODE_LOCATION_TAG: CODE_LOCATION,
                 },
             )
         summary.run_ids.append(result.run_id)
