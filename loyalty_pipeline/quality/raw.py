@@ -2,8 +2,9 @@
 
 At extraction the suite's row-level rules (`meta.quarantine`) split each delivery: rows that
 pass land in raw, rows that break a rule land in quarantine with the rules they broke. The
-raw asset's check then validates the stored partitions with the whole suite, and reconciles
-extracted = raw + quarantined rows for every partition.
+raw asset's check then validates the stored partitions with the suite's other rules (columns,
+types, records older than the run restates), and reconciles extracted = raw + quarantined rows
+for every partition.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from loyalty_pipeline.contract import ContractTable
 from loyalty_pipeline.partitions import utc_bounds
 from loyalty_pipeline.quality.suites import EVENT_TIME_COLUMN, RESTATED_FROM_COLUMN, SuiteFile
 from loyalty_pipeline.quality.validation import ExpectationFailure, validate_frame
-from loyalty_pipeline.sources.raw_store import EXTRACTED_ROWS_KEY
+from loyalty_pipeline.sources.raw_store import EXTRACTED_AT_COLUMN, EXTRACTED_ROWS_KEY, PARTITION_COLUMN
 
 RULES_COLUMN = "_quarantine_rules"
+# The bounds of a row's partition day, which the raw rules compare its timestamps against.
+PARTITION_START_COLUMN = "_partition_start"
+PARTITION_END_COLUMN = "_partition_end"
 # Before the first partition there is no lower bound: it takes the source's older history.
 HISTORY_START = pd.Timestamp("1900-01-01")
 
@@ -55,12 +59,12 @@ def with_partition_columns(
     A stored raw partition keeps the `_extracted_at` it was written with.
     """
     columns = {
-        "_partition_date": pd.Timestamp(bounds.day),
-        "_partition_start": bounds.start,
-        "_partition_end": bounds.end,
+        PARTITION_COLUMN: pd.Timestamp(bounds.day),
+        PARTITION_START_COLUMN: bounds.start,
+        PARTITION_END_COLUMN: bounds.end,
     }
     if extracted_at is not None:
-        columns["_extracted_at"] = pd.Timestamp(extracted_at)
+        columns[EXTRACTED_AT_COLUMN] = pd.Timestamp(extracted_at)
     return frame.assign(**columns)
 
 
@@ -114,7 +118,7 @@ def split_deliveries(
         batch,
         suite,
         key_columns=table.primary_key,
-        partition_column="_partition_date",
+        partition_column=PARTITION_COLUMN,
         chunk_rows=chunk_rows,
         docs_dir=docs_dir,
         run_name=run_name,

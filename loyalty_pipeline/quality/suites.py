@@ -54,6 +54,17 @@ class SuiteFile:
         """The expectations whose offending rows are quarantined rather than failing the batch."""
         return tuple(expectation for expectation in self.expectations if expectation.get("meta", {}).get("quarantine"))
 
+    @property
+    def stored_rules(self) -> tuple[dict[str, Any], ...]:
+        """The expectations left to judge once extraction has quarantined every row breaking a row rule."""
+        return tuple(
+            expectation for expectation in self.expectations if not expectation.get("meta", {}).get("quarantine")
+        )
+
+    def subset(self, label: str, expectations: tuple[dict[str, Any], ...]) -> SuiteFile:
+        """Some of the suite's expectations, under a name of their own (GX keeps suites by name)."""
+        return SuiteFile(name=f"{self.name}__{label}", expectations=expectations, meta=self.meta, path=self.path)
+
 
 def raw_suite_name(table: ContractTable) -> str:
     return f"{table.source}__{table.name}"

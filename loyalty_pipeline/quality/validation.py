@@ -231,7 +231,7 @@ def validate_frame(
     for a chunk that failed, and the outcome names the page.
     """
     context = _context(str(docs_dir))
-    selected = suite if expectations is None else _subset(suite, expectations)
+    selected = suite if expectations is None else suite.subset("rows", tuple(expectations))
     definition = _validation_definition(context, selected)
     frame = frame.reset_index(drop=True)
     failures: dict[tuple, ExpectationFailure] = {}
@@ -250,11 +250,6 @@ def validate_frame(
         if not result.success and docs_page is None:
             docs_page = _build_docs(context, selected.name, result, run_id)
     return ValidationOutcome(suite=suite.name, rows=len(frame), failures=list(failures.values()), docs_page=docs_page)
-
-
-def _subset(suite: SuiteFile, expectations: Sequence[dict[str, Any]]) -> SuiteFile:
-    """A suite of some of its expectations, under its own name so GX keeps both apart."""
-    return SuiteFile(name=f"{suite.name}__rows", expectations=tuple(expectations), meta=suite.meta, path=suite.path)
 
 
 def _build_docs(context: Any, suite_name: str, result: Any, run_id: Any) -> str | None:
