@@ -16,7 +16,7 @@ from loyalty_pipeline.publish import ServingFile, build_publish_assets, build_re
 from loyalty_pipeline.quality.checks import published_checks, raw_check
 from loyalty_pipeline.resources import ClvModel, DataQuality, LandingZone, RawStore, ShopDatabase, Warehouse
 from loyalty_pipeline.schedules import daily_schedule
-from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure
+from loyalty_pipeline.sensors import AlertWebhook, alert_on_run_failure, close_runs_of_killed_commands_sensor
 from loyalty_pipeline.serving_postgres import ServingPostgres
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.sources.landing import landing_assets
@@ -58,7 +58,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=asset_checks,
         jobs=[job],
         schedules=[daily_schedule(job, settings.schedule_time, settings.schedule_enabled)],
-        sensors=[alert_on_run_failure],
+        sensors=[alert_on_run_failure, close_runs_of_killed_commands_sensor],
         resources={
             "shop_db": ShopDatabase(
                 url=dg.EnvVar(settings.shop_db_url_env_var)

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -25,27 +25,24 @@ from dagster._core.utils import make_new_run_id
 
 from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
-from loyalty_pipeline.errors import RunFailedError, RunLockedError
+from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
 from loyalty_pipeline.quality.raw import parquet_rows
-from loyalty_pipeline.run_lock import run_lock
+from loyalty_pipeline.run_lock import (
+    CODE_LOCATION,
+    DATA_DIR_TAG,
+    HOST_TAG,
+    close_interrupted_runs,
+    refuse_while_a_run_is_in_progress,
+    run_lock,
+)
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
-from loyalty_pipeline.transform import dbt_target_paths
 
 # Dagster's console logs go to the run's event log (and the UI); the terminal shows progress.
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# Each run of the command carries its data folder, so the next run over that folder can tell
-# the runs it may close after a crash from those of other folders sharing a $DAGSTER_HOME.
-DATA_DIR_TAG = "loyalty/data_dir"
-# workspace.yaml's location_name. Dagster tags every run it creates from the code location with
-# it, and config/dagster.yaml lets one such run run at a time: the command's in-process runs
-# carry the tag too, so a run queued from the UI, a backfill or the schedule waits for them.
-CODE_LOCATION = "loyalty_pipeline"
-# A run in these states may be writing the warehouse; queued and finished runs are not.
-_RUNNING = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
 @dataclass
@@ -104,47 +101,6 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages
 
 
-def close_interrupted_runs(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
-    """Mark failed the runs of this data folder still shown in progress; return their ids.
-
-    Called holding the folder's run lock, so no such run is alive: its process was killed
-    or crashed before it could record an end. Closing it frees the concurrency-pool slots it
-    held (no daemon does so for in-process runs) and removes its dbt artifacts folder.
-    """
-    interrupted = instance.get_runs(
-        dg.RunsFilter(
-            job_name=LOYALTY_DAILY_JOB,
-            statuses=IN_PROGRESS_RUN_STATUSES,
-            tags={DATA_DIR_TAG: str(settings.data_dir)},
-        )
-    )
-    for run in interrupted:
-        instance.report_run_failed(
-            run, message="its process ended without recording an end (killed or crashed); closed by the next run"
-        )
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        for path in dbt_target_paths(settings.data_dir, run.run_id):
-            shutil.rmtree(path, ignore_errors=True)
-    return [run.run_id for run in interrupted]
-
-
-def refuse_while_a_run_is_in_progress(instance: dg.DagsterInstance, first: dt.date, last: dt.date) -> None:
-    """Stop before a chunk when a run from the UI, a backfill or the schedule is in progress.
-
-    Both would restate and publish over each other: the pool keeps their steps off the
-    warehouse at the same moment, not from interleaving.
-    """
-    running = instance.get_runs(dg.RunsFilter(statuses=_RUNNING, tags={CODE_LOCATION_TAG: CODE_LOCATION}), limit=1)
-    if running:
-        run = running[0]
-        raise RunLockedError(
-            f"run {run.run_id} ({run.job_name}) of the pipeline is in progress on the Dagster instance "
-            f"{instance.root_directory}, launched from the UI, a backfill or the schedule; stopped before "
-            f"partitions {first}..{last}. Wait for it to finish and run again (if its process is gone, "
-            "because `dagster dev` was stopped, terminate the run in the UI first)."
-        )
-
-
 @contextmanager
 def step_progress(instance: dg.DagsterInstance, run_id: str, echo: Callable[[str], None]) -> Iterator[None]:
     """Echo each step of a run as it finishes, read from the run's event log while it runs."""
@@ -199,7 +155,7 @@ def run_range(
     _one_planned_event_per_asset()
     with run_lock(settings.data_dir, f"partitions {start}..{end}"):
         instance = dagster_instance(settings)
-        for run_id in close_interrupted_runs(instance, settings):
+        for run_id in close_interrupted_runs(instance, settings.data_dir):
             echo(f"  closed interrupted run {run_id} (marked failed; this run redoes its work)")
         return _run_chunks(settings, instance, job, start, end, chunk_days, echo)
 
@@ -240,6 +196,7 @@ def _run_chunks(
                     ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
                     ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
                     DATA_DIR_TAG: str(settings.data_dir),
+                    HOST_TAG: socket.gethostname(),
                     CODE_LOCATION_TAG: CODE_LOCATION,
                 },
             )

@@ -1,10 +1,13 @@
-"""Alerting: a failed run posts a short, actionable message to a Slack-compatible webhook."""
+"""Sensors: a failed run posts a short, actionable message to a Slack-compatible webhook; the
+runs of killed `loyalty-pipeline run` commands are closed so that they do not hold the queue."""
 
 import json
 import urllib.request
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from loyalty_pipeline.run_lock import close_runs_of_killed_commands
 
 ALERT_TIMEOUT_SECONDS = 10
 
@@ -77,3 +80,17 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, alert_webhook: Ale
         return
     alert_webhook.post(text)
     context.log.info(f"alert for run {context.dagster_run.run_id} posted to the webhook")
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def close_runs_of_killed_commands_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Close the runs that a killed `loyalty-pipeline run` left in progress.
+
+    Such a run carries the code location's tag, so the queue would hold every run from the
+    UI, a backfill or the schedule behind it until the next command over its data folder
+    closed it; and no run would fail, so nobody would be told.
+    """
+    closed = close_runs_of_killed_commands(context.instance)
+    for run_id in closed:
+        context.log.info(f"closed run {run_id}: its command was killed (marked failed)")
+    return dg.SkipReason(f"closed {len(closed)} run(s) of killed commands" if closed else "no killed command's run")

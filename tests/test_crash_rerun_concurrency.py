@@ -16,11 +16,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.storage.tags import CODE_LOCATION_TAG
 
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
-from loyalty_pipeline.run_lock import lock_path
-from loyalty_pipeline.runner import DATA_DIR_TAG, dagster_instance, run_range
+from loyalty_pipeline.run_lock import CODE_LOCATION, DATA_DIR_TAG, lock_path
+from loyalty_pipeline.runner import dagster_instance, run_range
+from loyalty_pipeline.sensors import close_runs_of_killed_commands_sensor
 from loyalty_pipeline.settings import Settings
 from loyalty_pipeline.transform import dbt_target_paths
 from tests.helpers import SMALL, day, source_settings
@@ -284,3 +286,28 @@ def test_two_runs_at_once_one_runs_the_other_names_the_lock_holder(
     runs_made = dagster_instance(crash_settings).get_runs()
     assert [run.status for run in runs_made] == [dg.DagsterRunStatus.SUCCESS], "the refused run started nothing"
     assert published_digests(crash_settings.serving_path, tmp_path / "after") == baseline
+
+
+def test_a_killed_commands_run_is_closed_by_the_sensor_and_no_longer_holds_the_queue(
+    crash_settings: Settings,
+) -> None:
+    run = _start(crash_settings, FIRST.isoformat(), LAST.isoformat(), "killed")
+    killed_run = _wait_for(run, crash_settings, _an_extract_asset_written)
+    instance = dagster_instance(crash_settings)
+    sensor_context = dg.build_sensor_context(instance=instance)
+
+    # While the command is alive it holds its folder's lock: the sensor leaves its run alone.
+    assert close_runs_of_killed_commands_sensor(sensor_context).skip_message == "no killed command's run"
+    assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.STARTED
+
+    run.kill()
+    # Killed, its run still shows in progress with the tag that holds the run queue.
+    killed = instance.get_run_by_id(killed_run)
+    assert killed.status == dg.DagsterRunStatus.STARTED
+    assert killed.tags[CODE_LOCATION_TAG] == CODE_LOCATION
+
+    reason = close_runs_of_killed_commands_sensor(sensor_context)
+    assert reason.skip_message == "closed 1 run(s) of killed commands"
+    assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_run_ids() == set(), "no pool slot is left held"
+    assert close_runs_of_killed_commands_sensor(sensor_context).skip_message == "no killed command's run"

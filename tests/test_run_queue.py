@@ -33,7 +33,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import Queued
 
 from loyalty_pipeline.errors import RunLockedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
-from loyalty_pipeline.runner import CODE_LOCATION, run_range
+from loyalty_pipeline.run_lock import CODE_LOCATION
+from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import INSTANCE_TEMPLATE, Settings
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,8 @@ TEST_LAUNCHER = """
 run_launcher:
   module: dagster._core.test_utils
   class: MockedRunLauncher
+code_servers:
+  wait_for_local_processes_on_shutdown: true
 """
 IN_PROGRESS = {dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED}
 
@@ -164,14 +167,21 @@ def test_a_run_queued_while_the_command_runs_waits_for_it(
     _job_backfill(workspace, "scheduled-like", [day.isoformat()])
     [queued] = _queue_backfill_runs(workspace)
     seen_while_running: list[dict[str, dg.DagsterRunStatus]] = []
+    errors: list[BaseException] = []
 
     def echo(line: str) -> None:
-        # A step of the command's run has finished: its run is in progress.
-        if " done (" in line and not seen_while_running:
-            seen_while_running.append(_dequeue_once(workspace))
+        # A step of the command's run has finished: its run is in progress. (Called from the
+        # command's progress thread, whose exceptions would otherwise go unseen.)
+        if " done (" in line and not seen_while_running and not errors:
+            try:
+                seen_while_running.append(_dequeue_once(workspace))
+            except BaseException as error:
+                errors.append(error)
 
     run_range(settings, day, day, echo=echo)
 
+    if errors:
+        raise errors[0]
     assert seen_while_running, "the command's run reported no step"
     assert seen_while_running[0][queued.run_id] == dg.DagsterRunStatus.QUEUED
     # Once the command's run has ended, the queue starts the waiting run.
