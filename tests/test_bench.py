@@ -1,5 +1,6 @@
 """The benchmark harness runs at size S and reports every measurement (it judges no timing)."""
 
+import datetime as dt
 import importlib.util
 import json
 import subprocess
@@ -11,6 +12,7 @@ import dagster as dg
 import pytest
 
 from loyalty_pipeline.definitions import build_definitions
+from loyalty_pipeline.runner import raw_row_counts
 from loyalty_pipeline.settings import Settings
 
 HARNESS = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
@@ -80,6 +82,25 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
     assert all(seconds > 0 for seconds in full["dbt_model_seconds"].values())
     for name in MEASUREMENTS:
         assert f"| {name} |" in printed
+
+    # The raw checks alone over the same data folder: every raw table's check, on every row stored.
+    out = tmp_path / "raw_checks.jsonl"
+    command = [sys.executable, str(HARNESS.with_name("raw_checks.py")), "--size", "S", "--work", str(tmp_path / "work")]
+    printed = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, check=True).stdout
+    checks = json.loads(out.read_text())
+    assert checks == json.loads(printed)
+    assert checks["partitions"] == full["partitions"]
+    assert set(checks["checks"]) == {step for step in assets_per_step if harness.stage_of(step) == "extract"}
+    assert len(checks["steps"]) == len(checks["checks"])
+    first = harness.SIZES["S"].start
+    last = first + dt.timedelta(days=checks["partitions"] - 1)
+    stored = raw_row_counts(Settings.from_env({"LOYALTY_DATA_DIR": str(tmp_path / "work" / "data")}), first, last)
+    # Every stored row, and one row per partition for the reconciliation.
+    assert {name: check["rows_validated"] for name, check in checks["checks"].items()} == {
+        name.replace(".", "__"): rows + checks["partitions"] for name, rows in stored.items()
+    }
+    assert all(check["passed"] for check in checks["checks"].values()), checks["checks"]
+    assert checks["check_seconds"] > 0
 
 
 def test_event_log_benchmark_records_one_event_per_asset_and_partition(tmp_path: Path) -> None:
