@@ -70,7 +70,7 @@ def run_lock(data_dir: Path, purpose: str) -> Iterator[None]:
         os.close(descriptor)
 
 
-def close_interrupted_runs(instance: dg.DagsterInstance, data_dir: Path) -> list[str]:
+def close_interrupted_runs(instance: dg.DagsterInstance, data_dir: Path, closed_by: str) -> list[str]:
     """Mark failed the command's runs of this data folder still shown in progress; return their ids.
 
     Called holding the folder's run lock, so no such run is alive: its process was killed
@@ -83,7 +83,7 @@ def close_interrupted_runs(instance: dg.DagsterInstance, data_dir: Path) -> list
     )
     for run in interrupted:
         instance.report_run_failed(
-            run, message="its process ended without recording an end (killed or crashed); closed by the next run"
+            run, message=f"its process ended without recording an end (killed or crashed); closed by {closed_by}"
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         for path in dbt_target_paths(data_dir, run.run_id):
@@ -109,7 +109,7 @@ def close_runs_of_killed_commands(instance: dg.DagsterInstance) -> list[str]:
             continue
         try:
             with run_lock(folder, "closing the runs of a killed command"):
-                closed += close_interrupted_runs(instance, folder)
+                closed += close_interrupted_runs(instance, folder, "the sensor close_runs_of_killed_commands_sensor")
         except RunLockedError:
             continue  # a command is running over that folder: its runs are alive
     return closed

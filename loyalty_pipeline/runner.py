@@ -155,7 +155,7 @@ def run_range(
     _one_planned_event_per_asset()
     with run_lock(settings.data_dir, f"partitions {start}..{end}"):
         instance = dagster_instance(settings)
-        for run_id in close_interrupted_runs(instance, settings.data_dir):
+        for run_id in close_interrupted_runs(instance, settings.data_dir, "the next run of the command"):
             echo(f"  closed interrupted run {run_id} (marked failed; this run redoes its work)")
         return _run_chunks(settings, instance, job, start, end, chunk_days, echo)
 
