@@ -20,6 +20,14 @@ Seconds per stage (extract, dbt, clv, checks, publish) come from the runs' Dagst
 events; what is left of a run's time is orchestration. Writes bench/results/<size>.json and
 prints a Markdown table.
 
+A build of several chunks (L: 90 days each) runs one process per chunk. With `--work DIR`
+every finished measurement, and every finished chunk of a build, is kept in DIR/progress.json:
+the same command again resumes after the last one (L takes hours; a machine that stops midway
+loses one chunk, which runs again from its start: runs are idempotent). Each measurement
+records the commit it ran at and the load average around it, since a resumed run may span
+code changes and a shared machine. The pandas script runs at S and M only (its target is at
+M; at L its raw tables would not fit in memory).
+
 Run: make bench SIZE=S|M|L, or .venv/bin/python bench/pipeline.py --size M [--work DIR] [--results DIR]
 """
 
@@ -28,6 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -36,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -46,6 +55,7 @@ import psutil
 
 from loyalty_pipeline.generator import GeneratorConfig
 from loyalty_pipeline.resources import Warehouse
+from loyalty_pipeline.runner import chunks
 from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS, Settings
 from loyalty_pipeline.transform import DBT_BUILD
 
@@ -60,6 +70,7 @@ SIZES = {
 # Days per Dagster run of a build: S and M in one run like the demo; L's raw deliveries of a
 # whole period would not fit in memory at once, so it is backfilled in chunks like `run` does.
 CHUNK_DAYS = {"S": SIZES["S"].days, "M": SIZES["M"].days, "L": 90}
+PANDAS_SIZES = {"S", "M"}
 PANDAS_KPIS = ("revenue", "mrr", "subscriber_churn_rate_30d", "nps_30d", "session_conversion_rate")
 SAMPLE_SECONDS = 0.2
 MIB = 1024 * 1024
@@ -81,7 +92,8 @@ def tree_rss(process: psutil.Process) -> int:
 
 
 def measure(command: Sequence[str], env: dict[str, str], log: Path) -> dict[str, float]:
-    """Run a command to its end; its seconds and the peak RSS of its process tree, sampled."""
+    """Run a command to its end; its seconds, the peak RSS of its process tree (sampled) and the load around it."""
+    load_before = os.getloadavg()[0]
     began = time.perf_counter()
     with log.open("w") as output:
         process = psutil.Popen(list(command), env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -93,7 +105,8 @@ def measure(command: Sequence[str], env: dict[str, str], log: Path) -> dict[str,
     seconds = time.perf_counter() - began
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); see {log}")
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak / MIB, 1)}
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak / MIB, 1), "load_average": load}
 
 
 def pipeline_env(data_dir: Path, sources: Path, config: GeneratorConfig) -> dict[str, str]:
@@ -163,14 +176,14 @@ def add_into(totals: dict[str, float], more: dict[str, float]) -> None:
 
 
 def run_pipeline(
-    data_dir: Path, sources: Path, config: GeneratorConfig, days: tuple[dt.date, dt.date], chunk_days: int, name: str
+    data_dir: Path, sources: Path, config: GeneratorConfig, days: tuple[dt.date, dt.date], name: str
 ) -> dict[str, object]:
-    """`loyalty-pipeline run` over the days (first, last): seconds, memory, seconds by stage and step,
-    and the materialisation events each step recorded."""
+    """`loyalty-pipeline run` over the days (first, last) in one run: seconds, memory, seconds by stage and
+    step, and the materialisation events each step recorded."""
     first, last = days
     log = data_dir.parent / f"{name}.log"
     command = [str(BIN / "loyalty-pipeline"), "run", "--start", first.isoformat(), "--end", last.isoformat()]
-    command += ["--chunk-days", str(chunk_days)]
+    command += ["--chunk-days", str((last - first).days + 1)]
     figures = measure(command, pipeline_env(data_dir, sources, config), log)
     run_ids = list(dict.fromkeys(RUN_ID.findall(log.read_text())))
     steps: dict[str, float] = {}
@@ -195,6 +208,80 @@ def run_pipeline(
         "events": events,
         "dbt_model_seconds": dbt_model_seconds,
     }
+
+
+def combine(parts: Sequence[dict]) -> dict[str, object]:
+    """The figures of a build run in several chunks: times, partitions, runs and events added, memory the peak."""
+    if len(parts) == 1:
+        return parts[0]
+    total: dict = {
+        "seconds": round(sum(part["seconds"] for part in parts), 2),
+        "peak_rss_mib": max(part["peak_rss_mib"] for part in parts),
+        "load_average": [parts[0]["load_average"][0], parts[-1]["load_average"][1]],
+    }
+    for key in ("partitions", "runs", "materialisation_events"):
+        total[key] = sum(part[key] for part in parts)
+    for key in ("stages", "steps", "events", "dbt_model_seconds"):
+        total[key] = {}
+        for part in parts:
+            add_into(total[key], part[key])
+    total["chunks"] = [{key: part[key] for key in ("seconds", "peak_rss_mib", "partitions")} for part in parts]
+    return total
+
+
+class Progress:
+    """The measurements already taken in a work folder (DIR/progress.json), so that a harness cut short
+    resumes after the last one finished instead of starting again."""
+
+    def __init__(self, path: Path, identity: dict[str, object]) -> None:
+        self.path = path
+        self.taken: dict = json.loads(path.read_text()) if path.exists() else {"identity": identity}
+        if self.taken["identity"] != identity:
+            raise SystemExit(
+                f"{path} holds measurements of {self.taken['identity']}, not of {identity}: "
+                "give this run another --work folder"
+            )
+
+    def measured(self, name: str, take: Callable[[], dict]) -> dict:
+        """The figures of the measurement `name`: taken before, or taken now and kept at once."""
+        if name not in self.taken:
+            figures = take()
+            figures["commit"] = commit()
+            self.taken[name] = figures
+            staged = self.path.with_suffix(".tmp")
+            staged.write_text(json.dumps(self.taken, indent=2) + "\n")
+            staged.replace(self.path)  # a harness killed while writing leaves the last complete file
+        return self.taken[name]
+
+
+def commit() -> str | None:
+    """The commit of the working tree the measurement ran at ("+" when it had uncommitted changes), if known."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCH_DIR)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=BENCH_DIR)
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
+def build(
+    progress: Progress,
+    name: str,
+    data_dir: Path,
+    sources: Path,
+    config: GeneratorConfig,
+    days: tuple[dt.date, dt.date],
+    chunk_days: int,
+) -> dict[str, object]:
+    """A build over the days, one process per chunk, each chunk kept in the progress once it finished."""
+    parts = []
+    for first, last in chunks(*days, chunk_days):
+        part = f"{name}_{first.isoformat()}_{last.isoformat()}"
+        take = functools.partial(run_pipeline, data_dir, sources, config, (first, last), part)
+        parts.append(progress.measured(part, take))
+    return combine(parts)
 
 
 def dbt_build_alone(data_dir: Path, work: Path, config: GeneratorConfig, first: dt.date, last: dt.date) -> dict:
@@ -273,12 +360,14 @@ def ratios(figures: dict) -> dict[str, float]:
     pipeline_peak = max(full["peak_rss_mib"], daily["peak_rss_mib"])
     # What dbt alone does not do: extraction and the predicted-CLV fits.
     orchestrated_dbt = full["seconds"] - full["stages"]["extract"] - full["stages"]["clv"]
-    return {
+    measured = {
         "daily_run_full_vs_third_history": round(daily["seconds"] / figures["daily_run_third_history"]["seconds"], 2),
         "pipeline_peak_rss_gib": round(pipeline_peak / 1024, 2),
         "orchestration_and_checks_vs_dbt_build": round(orchestrated_dbt / figures["dbt_build_alone"]["seconds"], 2),
-        "pandas_vs_daily_run": round(figures["pandas"]["seconds"] / daily["seconds"], 2),
     }
+    if "pandas" in figures:
+        measured["pandas_vs_daily_run"] = round(figures["pandas"]["seconds"] / daily["seconds"], 2)
+    return measured
 
 
 def markdown(figures: dict) -> str:
@@ -299,14 +388,18 @@ def markdown(figures: dict) -> str:
         "pandas",
         "duckdb_floor",
     ):
+        if name not in figures:
+            lines.append(f"| {name} | not run at this size |  |" + "  |" * (len(stages) + 1))
+            continue
         row = figures[name]
         cells = [str(row.get("stages", {}).get(stage, "")) for stage in stages]
         cells.append(str(row.get("materialisation_events", "")))
         lines.append(f"| {name} | {row['seconds']} | {row['peak_rss_mib']} | " + " | ".join(cells) + " |")
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in figures["ratios"].items()]
-    differences = ", ".join(f"{kpi} {value:.3g}" for kpi, value in figures["pandas"]["max_abs_difference"].items())
-    lines += ["", f"pandas vs pipeline, largest difference per KPI: {differences}"]
+    if "pandas" in figures:
+        differences = ", ".join(f"{kpi} {value:.3g}" for kpi, value in figures["pandas"]["max_abs_difference"].items())
+        lines += ["", f"pandas vs pipeline, largest difference per KPI: {differences}"]
     return "\n".join(lines)
 
 
@@ -322,7 +415,7 @@ def work_folder(path: Path | None) -> Iterator[Path]:
 
 
 def bench(size: str, work: Path, chunk_days: int) -> dict:
-    """Every measurement of one size, in order, on one generated data set."""
+    """Every measurement of one size, in order, on one generated data set; those taken before in `work` are kept."""
     from loyalty_pipeline.transform import prepare_dbt_manifest
 
     config = SIZES[size]
@@ -337,16 +430,27 @@ def bench(size: str, work: Path, chunk_days: int) -> dict:
     load_at_start = round(os.getloadavg()[1], 1)
     figures: dict = {"size": size, "customers": config.customers, "days": config.days, "seed": config.seed}
     figures["chunk_days"] = chunk_days
-    figures["generate"] = generate(config, sources, work)
+    progress = Progress(work / "progress.json", dict(figures))
+    figures["generate"] = progress.measured("generate", lambda: generate(config, sources, work))
     previous_day = last - dt.timedelta(days=1)
     history = (config.start, previous_day)
-    figures["full_build"] = run_pipeline(data_dir, sources, config, history, chunk_days, "full_build")
-    figures["dbt_build_alone"] = dbt_build_alone(data_dir, work, config, config.start, previous_day)
-    figures["pandas"] = pandas_script(data_dir, work, config.start, previous_day)
-    figures["duckdb_floor"] = duckdb_floor(data_dir, work)
-    figures["daily_run"] = run_pipeline(data_dir, sources, config, (last, last), 1, "daily_run")
-    run_pipeline(short_dir, sources, short, (short.start, previous_day), chunk_days, "third_build")
-    figures["daily_run_third_history"] = run_pipeline(short_dir, sources, short, (last, last), 1, "third_daily_run")
+    figures["full_build"] = build(progress, "full_build", data_dir, sources, config, history, chunk_days)
+    figures["dbt_build_alone"] = progress.measured(
+        "dbt_build_alone", lambda: dbt_build_alone(data_dir, work, config, config.start, previous_day)
+    )
+    if size in PANDAS_SIZES:
+        figures["pandas"] = progress.measured(
+            "pandas", lambda: pandas_script(data_dir, work, config.start, previous_day)
+        )
+    figures["duckdb_floor"] = progress.measured("duckdb_floor", lambda: duckdb_floor(data_dir, work))
+    figures["daily_run"] = progress.measured(
+        "daily_run", lambda: run_pipeline(data_dir, sources, config, (last, last), "daily_run")
+    )
+    build(progress, "third_build", short_dir, sources, short, (short.start, previous_day), chunk_days)
+    figures["daily_run_third_history"] = progress.measured(
+        "daily_run_third_history",
+        lambda: run_pipeline(short_dir, sources, short, (last, last), "third_daily_run"),
+    )
     figures["ratios"] = ratios(figures)
     figures["machine"] = {
         "python": platform.python_version(),
