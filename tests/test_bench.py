@@ -40,17 +40,10 @@ def _assets_per_step(data_dir: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        str(HARNESS),
-        "--size",
-        "S",
-        "--work",
-        str(tmp_path / "work"),
-        "--results",
-        str(tmp_path),
-    ]
-    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    # Builds in chunks of 90 days, as L's are: the full build of 179 days takes two runs.
+    harness_command = [sys.executable, str(HARNESS), "--size", "S", "--work", str(tmp_path / "work")]
+    harness_command += ["--chunk-days", "90", "--results", str(tmp_path)]
+    printed = subprocess.run(harness_command, capture_output=True, text=True, check=True).stdout
 
     figures = json.loads((tmp_path / "S.json").read_text())
     for name in (*MEASUREMENTS, "duckdb_floor"):
@@ -85,8 +78,9 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
 
     # The raw checks alone over the same data folder: every raw table's check, on every row stored.
     out = tmp_path / "raw_checks.jsonl"
-    command = [sys.executable, str(HARNESS.with_name("raw_checks.py")), "--size", "S", "--work", str(tmp_path / "work")]
-    printed = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, check=True).stdout
+    checks_command = [sys.executable, str(HARNESS.with_name("raw_checks.py")), "--size", "S"]
+    checks_command += ["--work", str(tmp_path / "work"), "--out", str(out)]
+    printed = subprocess.run(checks_command, capture_output=True, text=True, check=True).stdout
     checks = json.loads(out.read_text())
     assert checks == json.loads(printed)
     assert checks["partitions"] == full["partitions"]
@@ -101,6 +95,28 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
     }
     assert all(check["passed"] for check in checks["checks"].values()), checks["checks"]
     assert checks["check_seconds"] > 0
+
+    # A harness cut short resumes: what it had measured is kept, what it had not is measured now.
+    assert full["runs"] == len(full["chunks"]) == 2
+    assert sum(chunk["partitions"] for chunk in full["chunks"]) == full["partitions"]
+    progress_file = tmp_path / "work" / "progress.json"
+    progress = json.loads(progress_file.read_text())
+    first_chunk, second_chunk = sorted(name for name in progress if name.startswith("full_build_"))
+    kept_log = tmp_path / "work" / f"{first_chunk}.log"
+    kept_log_written = kept_log.stat().st_mtime_ns
+    del progress[second_chunk], progress["daily_run_third_history"]
+    progress_file.write_text(json.dumps(progress))
+    subprocess.run(harness_command, capture_output=True, text=True, check=True)
+    resumed = json.loads(progress_file.read_text())
+    assert kept_log.stat().st_mtime_ns == kept_log_written
+    assert {name: resumed[name] for name in progress} == progress
+    assert resumed[second_chunk]["partitions"] == progress[first_chunk]["partitions"] - 1
+    assert resumed["daily_run_third_history"]["seconds"] > 0
+    assert json.loads((tmp_path / "S.json").read_text())["full_build"]["partitions"] == full["partitions"]
+    # Measurements of other settings are not mixed in.
+    other = subprocess.run([*harness_command, "--chunk-days", "30"], capture_output=True, text=True)
+    assert other.returncode != 0
+    assert "give this run another --work folder" in other.stderr
 
 
 def test_event_log_benchmark_records_one_event_per_asset_and_partition(tmp_path: Path) -> None:
