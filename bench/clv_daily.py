@@ -6,7 +6,7 @@ int_customer_purchase_days, and runs the step for a daily run's window: one part
 35-day lookback (36 daily fits), plus the holdout fit and every customer's predictions. Reports
 each phase's seconds and the peak memory of the process.
 
-Run: .venv/bin/python bench/clv_daily.py [--customers 1000000] [--days 36] [--workers N] [--keep DIR]
+Run: .venv/bin/python bench/clv_daily.py [--customers 1000000] [--days 36] [--keep DIR]
 Writes bench/results/clv_daily.json (not committed).
 """
 
@@ -35,9 +35,9 @@ HISTORY_DAYS = 730
 LAST_DAY = dt.date(2026, 6, 30)
 
 
-def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory of this process (or of its largest finished child) so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def simulate(n: int, seed: int) -> pd.DataFrame:
@@ -88,7 +88,6 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=36, help="days fitted: a daily run is 1 + the 35-day lookback")
     parser.add_argument("--seed", type=int, default=20240601)
-    parser.add_argument("--workers", type=int, default=1, help="processes to fit the days on (LOYALTY_CLV_FIT_WORKERS)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -105,19 +104,17 @@ def main() -> None:
             (purchase_days,) = connection.execute("select count(*) from int_customer_purchase_days").fetchone()
         rss_before = peak_rss_mib()
         days = [LAST_DAY - dt.timedelta(days=offset) for offset in reversed(range(args.days))]
-        outcome = predict(warehouse, ClvModel(data_dir=str(root / "data"), fit_workers=args.workers), days)
+        outcome = predict(warehouse, ClvModel(data_dir=str(root / "data")), days)
         last = outcome.fits[LAST_DAY]
         figures = {
             "customers": args.customers,
             "purchase_days": purchase_days,
             "days_fitted": len(days),
-            "fit_workers": args.workers,
             "simulate_and_write_seconds": simulated,
             "seconds": outcome.seconds,
             "seconds_per_day": round(outcome.seconds["daily_fits"] / len(days), 2),
             "peak_rss_mib_before_step": round(rss_before, 1),
             "peak_rss_mib": round(peak_rss_mib(), 1),
-            "peak_rss_mib_of_a_worker": round(peak_rss_mib(resource.RUSAGE_CHILDREN), 1),
             "last_day": {
                 "status": last.status,
                 "customers": last.customers,

@@ -87,7 +87,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 data_dir=data_dir,
                 monthly_discount_rate=settings.clv_monthly_discount_rate,
                 max_spend_frequency_correlation=settings.clv_max_spend_frequency_correlation,
-                fit_workers=settings.clv_fit_workers,
             ),
             "serving": ServingFile(data_dir=data_dir, currency=settings.currency),
             "serving_postgres": ServingPostgres(

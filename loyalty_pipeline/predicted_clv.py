@@ -16,26 +16,17 @@ A day's file records a digest of what its fit depended on; a later run that rest
 with the same inputs (the usual case in the lookback: no late order changed that day's
 history) reuses the recorded fit instead of fitting again, so a daily run fits about one day
 whatever the lookback, and its cost does not grow with the days it restates.
-
-The days' fits are independent of each other, so when more than one day needs fitting (a
-backfill, a full build) they run on a pool of processes (`LOYALTY_CLV_FIT_WORKERS`, default
-the CPUs the process may use); each fit is the same computation wherever it runs, so the files
-are the same whatever the number of workers.
 """
 
 import dataclasses
 import datetime as dt
 import hashlib
 import inspect
-import itertools
 import json
-import multiprocessing
 import os
 import tempfile
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -581,37 +572,6 @@ def restated_days(window: dg.TimeWindow, warehouse: Warehouse) -> list[dt.date]:
 
 
 @dataclass(frozen=True)
-class DayToFit:
-    """One day's `fit_day` arguments, and the digest of its inputs recorded with the fit."""
-
-    arguments: tuple[dt.date, pd.DataFrame, float, float, float]
-    digest: str
-
-
-def fit_days(work: Iterable[DayToFit], workers: int) -> Iterator[tuple[DayToFit, DayFit]]:
-    """`fit_day` of each day, in order: in this process when only one day needs a fit (a daily run),
-    else on `workers` processes. At most two days per worker wait at once, so memory stays that of
-    a few days' rows however many days there are."""
-    items = iter(work)
-    first_two = list(itertools.islice(items, 2))
-    if workers < 2 or len(first_two) < 2:
-        for item in itertools.chain(first_two, items):
-            yield item, fit_day(*item.arguments)
-        return
-    # Spawned, not forked: the step's process runs Dagster's threads, which a fork would copy mid-work.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        waiting: deque[tuple[DayToFit, Future[DayFit]]] = deque()
-        for item in itertools.chain(first_two, items):
-            waiting.append((item, pool.submit(fit_day, *item.arguments)))
-            if len(waiting) >= 2 * workers:
-                done, future = waiting.popleft()
-                yield done, future.result()
-        while waiting:
-            done, future = waiting.popleft()
-            yield done, future.result()
-
-
-@dataclass(frozen=True)
 class RunOutcome:
     """What one materialisation fitted and wrote, and where its time went."""
 
@@ -621,8 +581,6 @@ class RunOutcome:
     seconds: dict[str, float]
     # Days whose recorded fit was reused because their inputs had not changed.
     reused: frozenset[dt.date] = frozenset()
-    # Processes the step may fit days on (LOYALTY_CLV_FIT_WORKERS).
-    fit_workers: int = 1
 
 
 def predict(warehouse_path: Path, clv_model: ClvModel, days: Sequence[dt.date], log: Any | None = None) -> RunOutcome:
@@ -643,25 +601,20 @@ def predict(warehouse_path: Path, clv_model: ClvModel, days: Sequence[dt.date], 
         summaries = read_summaries(warehouse_path, days[0], last, calibration_day, Path(spool_dir))
         lap("summaries_sql")
         fits, reused = {}, set()
-
-        def days_to_fit() -> Iterator[DayToFit]:
-            """The days whose recorded fit is missing or stale; the others' fits are taken as recorded."""
-            for day in days:
-                rows = summaries.of_day(day)
-                revenue, gross_margin = summaries.margin(day)
-                digest = fit_inputs_digest(rows, revenue, gross_margin, clv_model.monthly_discount_rate)
-                recorded = recorded_fit(clv_model.daily_path(day.isoformat()), digest)
-                if recorded is not None:
-                    fits[day] = recorded
-                    reused.add(day)
-                    continue
-                yield DayToFit((day, rows, revenue, gross_margin, clv_model.monthly_discount_rate), digest)
-
-        for to_fit, fit in fit_days(days_to_fit(), clv_model.fit_workers):
-            fits[fit.day] = fit
-            write_parquet_atomically(daily_table(fit, to_fit.digest), clv_model.daily_path(fit.day.isoformat()))
-            if log is not None and fit.status != FITTED:
-                log.info(f"predicted CLV {fit.day}: {fit.status}")
+        for day in days:
+            rows = summaries.of_day(day)
+            revenue, gross_margin = summaries.margin(day)
+            digest = fit_inputs_digest(rows, revenue, gross_margin, clv_model.monthly_discount_rate)
+            path = clv_model.daily_path(day.isoformat())
+            recorded = recorded_fit(path, digest)
+            if recorded is not None:
+                fits[day] = recorded
+                reused.add(day)
+                continue
+            fits[day] = fit_day(day, rows, revenue, gross_margin, clv_model.monthly_discount_rate)
+            write_parquet_atomically(daily_table(fits[day], digest), path)
+            if log is not None and fits[day].status != FITTED:
+                log.info(f"predicted CLV {day}: {fits[day].status}")
         lap("daily_fits")
         calibrated = fits.get(calibration_day)
         calibration = holdout(
@@ -672,7 +625,7 @@ def predict(warehouse_path: Path, clv_model: ClvModel, days: Sequence[dt.date], 
     write_parquet_atomically(customers, clv_model.customers_path(last.isoformat()))
     lap("customer_predictions")
     seconds["total"] = round(sum(seconds.values()), 3)
-    return RunOutcome(fits, calibration, customers.num_rows, seconds, frozenset(reused), clv_model.fit_workers)
+    return RunOutcome(fits, calibration, customers.num_rows, seconds, frozenset(reused))
 
 
 # --- the Dagster asset ------------------------------------------------------------------------
@@ -730,7 +683,6 @@ def diagnostics(outcome: RunOutcome) -> dict[str, Any]:
         "days": f"{min(outcome.fits)}..{max(outcome.fits)}",
         "days_fitted": statuses.get(FITTED, 0),
         "days_reused_unchanged": len(outcome.reused),
-        "fit_workers": outcome.fit_workers,
         "days_by_status": dg.MetadataValue.json(statuses),
         "seconds": outcome.seconds["total"],
         "seconds_by_phase": dg.MetadataValue.json(outcome.seconds),

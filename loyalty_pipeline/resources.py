@@ -126,13 +126,11 @@ class Warehouse(dg.ConfigurableResource):
 
 
 class ClvModel(dg.ConfigurableResource):
-    """The predicted-CLV step: where its files go, its discount rate, its check's threshold, and the
-    processes it may fit days on."""
+    """The predicted-CLV step: where its files go, its discount rate and its check's threshold."""
 
     data_dir: str
     monthly_discount_rate: float = 0.01
     max_spend_frequency_correlation: float = 0.3
-    fit_workers: int = 1
 
     @property
     def root(self) -> Path:

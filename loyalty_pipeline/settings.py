@@ -30,13 +30,6 @@ DEFAULT_START_DATE = dt.date(2026, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 35
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity, which containers and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class Settings:
     """Where the pipeline reads and writes, and how it reports."""
@@ -64,8 +57,6 @@ class Settings:
     # |correlation| of purchase frequency and spend above which its fit check warns.
     clv_monthly_discount_rate: float = 0.01
     clv_max_spend_frequency_correlation: float = 0.3
-    # Processes the predicted-CLV step fits days on when a run has more than one to fit.
-    clv_fit_workers: int = field(default_factory=usable_cpus)
     # Run-failure alerts: a Slack-compatible webhook (a secret, held like the shop URL) and
     # the Dagster UI address the alert links to.
     alert_webhook_url: str | None = None
@@ -119,8 +110,6 @@ class Settings:
                 "LOYALTY_CLV_MAX_SPEND_FREQUENCY_CORRELATION must be in [0, 1], "
                 f"not {self.clv_max_spend_frequency_correlation}"
             )
-        if self.clv_fit_workers < 1:
-            raise SettingsError(f"LOYALTY_CLV_FIT_WORKERS must be 1 or more, not {self.clv_fit_workers}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,7 +139,6 @@ class Settings:
             validation_chunk_rows=int(_number(env, "LOYALTY_VALIDATION_CHUNK_ROWS", 1_000_000)),
             clv_monthly_discount_rate=_number(env, "LOYALTY_CLV_MONTHLY_DISCOUNT_RATE", 0.01),
             clv_max_spend_frequency_correlation=_number(env, "LOYALTY_CLV_MAX_SPEND_FREQUENCY_CORRELATION", 0.3),
-            clv_fit_workers=int(_number(env, "LOYALTY_CLV_FIT_WORKERS", usable_cpus())),
             alert_webhook_url=env.get("LOYALTY_ALERT_WEBHOOK_URL") or None,
             alert_webhook_url_env_var="LOYALTY_ALERT_WEBHOOK_URL" if env.get("LOYALTY_ALERT_WEBHOOK_URL") else None,
             ui_url=env.get("LOYALTY_UI_URL", "http://127.0.0.1:3000"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import pytest
 
 from loyalty_pipeline import clv
 from loyalty_pipeline.definitions import build_definitions
-from loyalty_pipeline.errors import SettingsError
 from loyalty_pipeline.predicted_clv import CUSTOMERS_KEY, DAILY_KEY, FIT_QUALITY_CHECK, FITTED
 from loyalty_pipeline.runner import run_range
 from loyalty_pipeline.settings import Settings
@@ -254,23 +252,6 @@ def test_a_day_is_fitted_again_only_when_its_inputs_changed(clv_run: Settings, t
     assert (fresh.clv_dir / customers).read_bytes() == (settings.clv_dir / customers).read_bytes()
 
 
-def test_the_files_are_the_same_whatever_the_number_of_fit_workers(clv_run: Settings, tmp_path: Path) -> None:
-    """The restated days fitted from nothing in the step's process and on a pool of three: the same bytes."""
-    written = {}
-    for workers in (1, 3):
-        settings = dataclasses.replace(
-            _copy_of_run(clv_run, tmp_path / f"workers_{workers}", with_fits=False), clv_fit_workers=workers
-        )
-        metadata = _daily_metadata(_materialize_clv(settings, LAST))
-        assert (metadata["fit_workers"], metadata["days_reused_unchanged"]) == (workers, 0)
-        written[workers] = {
-            path.relative_to(settings.clv_dir): path.read_bytes() for path in settings.clv_dir.rglob("*.parquet")
-        }
-    restated = (LAST - max(SMALL.start, day(LAST, -clv_run.lookback_days))).days + 1
-    assert len(written[1]) == restated + 1  # the daily files and the last day's customers
-    assert written[3] == written[1]
-
-
 def test_the_fit_check_warns_above_the_correlation_threshold(clv_run: Settings) -> None:
     def evaluation(threshold: float) -> dg.AssetCheckEvaluation:
         settings = dataclasses.replace(clv_run, clv_max_spend_frequency_correlation=threshold)
@@ -314,14 +295,9 @@ def test_clv_settings_from_the_environment(tmp_path: Path) -> None:
             "LOYALTY_DATA_DIR": str(tmp_path),
             "LOYALTY_CLV_MONTHLY_DISCOUNT_RATE": "0.02",
             "LOYALTY_CLV_MAX_SPEND_FREQUENCY_CORRELATION": "0.5",
-            "LOYALTY_CLV_FIT_WORKERS": "3",
         }
     )
     assert (settings.clv_monthly_discount_rate, settings.clv_max_spend_frequency_correlation) == (0.02, 0.5)
-    assert settings.clv_fit_workers == 3
-    assert Settings.from_env({"LOYALTY_DATA_DIR": str(tmp_path)}).clv_fit_workers == len(os.sched_getaffinity(0))
-    with pytest.raises(SettingsError, match="LOYALTY_CLV_FIT_WORKERS must be 1 or more"):
-        Settings.from_env({"LOYALTY_DATA_DIR": str(tmp_path), "LOYALTY_CLV_FIT_WORKERS": "0"})
     resource = build_definitions(settings).resources["clv_model"]
     assert (resource.monthly_discount_rate, resource.max_spend_frequency_correlation) == (0.02, 0.5)
     assert Settings.from_env({}).clv_monthly_discount_rate == 0.01
