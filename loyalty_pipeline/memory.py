@@ -1,0 +1,50 @@
+"""Giving the memory a step freed back to the operating system, between the steps of a run in one process.
+
+`loyalty-pipeline run` executes a run's steps in its own process. A step's frames are freed when it
+ends, but the allocators (Arrow's mimalloc pool, the C heap behind pandas and Python objects) keep
+the pages for reuse, so the process stays at the size of its largest extraction while dbt's DuckDB
+works beside it at its own limit. Measured at L after extracting 90 days of every table: 1.62 GiB
+resident, 0.90 GiB once released. Steps run in processes of their own (the UI, the schedule) exit
+after the step and lose nothing by it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable
+
+import dagster as dg
+import pyarrow as pa
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library has none (macOS, musl)."""
+    name = ctypes.util.find_library("c")
+    library = ctypes.CDLL(name) if name else None
+    return getattr(library, "malloc_trim", None)
+
+
+def release_freed_memory() -> None:
+    """Return the freed pages of Arrow's memory pool and of the C heap to the operating system."""
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@dg.success_hook(name="release_freed_memory_after_success")
+def release_after_success(context: dg.HookContext) -> None:
+    """After each step that succeeded."""
+    release_freed_memory()
+
+
+@dg.failure_hook(name="release_freed_memory_after_failure")
+def release_after_failure(context: dg.HookContext) -> None:
+    """After each step that failed: the run's other steps go on in the same process."""
+    release_freed_memory()
+
+
+RELEASE_HOOKS = frozenset({release_after_success, release_after_failure})
