@@ -245,8 +245,9 @@ class Progress:
     def measured(self, name: str, take: Callable[[], dict]) -> dict:
         """The figures of the measurement `name`: taken before, or taken now and kept at once."""
         if name not in self.taken:
+            ran_at = commit()  # before: the tree may change while a long measurement runs
             figures = take()
-            figures["commit"] = commit()
+            figures["commit"] = ran_at
             self.taken[name] = figures
             staged = self.path.with_suffix(".tmp")
             staged.write_text(json.dumps(self.taken, indent=2) + "\n")
