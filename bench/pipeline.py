@@ -74,7 +74,8 @@ PANDAS_SIZES = {"S", "M"}
 PANDAS_KPIS = ("revenue", "mrr", "subscriber_churn_rate_30d", "nps_30d", "session_conversion_rate")
 SAMPLE_SECONDS = 0.2
 MIB = 1024 * 1024
-RUN_ID = re.compile(r"run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+# The run a chunk started (runner.py's progress line), not one it closed for a killed command.
+RUN_ID = re.compile(r"partitions \S+ \.\. \S+: run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 # Step keys of the pipeline that are not extraction, dbt or checks.
 CLV_STEPS = {"predicted_clv"}
 PUBLISH_STEPS = {"publish_kpis", "reports__kpi_report"}
@@ -98,10 +99,17 @@ def measure(command: Sequence[str], env: dict[str, str], log: Path) -> dict[str,
     with log.open("w") as output:
         process = psutil.Popen(list(command), env=env, stdout=output, stderr=subprocess.STDOUT)
         peak = 0
-        while process.poll() is None:
-            with suppress(psutil.Error):  # the process may end between two calls
-                peak = max(peak, tree_rss(process))
-            time.sleep(SAMPLE_SECONDS)
+        try:
+            while process.poll() is None:
+                with suppress(psutil.Error):  # the process may end between two calls
+                    peak = max(peak, tree_rss(process))
+                time.sleep(SAMPLE_SECONDS)
+        finally:
+            # A harness stopped (Ctrl-C) stops its measurement: a run left going would hold
+            # the data folder's run lock, and the resumed harness could not run it again.
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
     seconds = time.perf_counter() - began
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); see {log}")
@@ -211,9 +219,8 @@ def run_pipeline(
 
 
 def combine(parts: Sequence[dict]) -> dict[str, object]:
-    """The figures of a build run in several chunks: times, partitions, runs and events added, memory the peak."""
-    if len(parts) == 1:
-        return parts[0]
+    """The figures of a build run in chunks: times, partitions, runs and events added, memory the peak,
+    and each chunk's own figures with the commit it ran at."""
     total: dict = {
         "seconds": round(sum(part["seconds"] for part in parts), 2),
         "peak_rss_mib": max(part["peak_rss_mib"] for part in parts),
@@ -225,7 +232,11 @@ def combine(parts: Sequence[dict]) -> dict[str, object]:
         total[key] = {}
         for part in parts:
             add_into(total[key], part[key])
-    total["chunks"] = [{key: part[key] for key in ("seconds", "peak_rss_mib", "partitions")} for part in parts]
+    total["chunks"] = [
+        {key: part.get(key) for key in ("seconds", "peak_rss_mib", "partitions", "load_average", "commit")}
+        for part in parts
+    ]
+    total["commits"] = list(dict.fromkeys(part.get("commit") for part in parts))
     return total
 
 
@@ -250,7 +261,10 @@ class Progress:
             figures["commit"] = ran_at
             self.taken[name] = figures
             staged = self.path.with_suffix(".tmp")
-            staged.write_text(json.dumps(self.taken, indent=2) + "\n")
+            with staged.open("w") as out:
+                out.write(json.dumps(self.taken, indent=2) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
             staged.replace(self.path)  # a harness killed while writing leaves the last complete file
         return self.taken[name]
 

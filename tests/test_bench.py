@@ -119,6 +119,15 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
     assert "give this run another --work folder" in other.stderr
 
 
+def test_the_harness_counts_the_run_a_chunk_started_not_a_run_it_closed() -> None:
+    # What `loyalty-pipeline run` prints when it redoes a chunk whose command was killed.
+    log = (
+        "  closed interrupted run 11111111-1111-1111-1111-111111111111 (marked failed; this run redoes its work)\n"
+        "  [1/1] partitions 2024-01-01 .. 2024-03-30: run 22222222-2222-2222-2222-222222222222\n"
+    )
+    assert _harness_module().RUN_ID.findall(log) == ["22222222-2222-2222-2222-222222222222"]
+
+
 def test_event_log_benchmark_records_one_event_per_asset_and_partition(tmp_path: Path) -> None:
     out = tmp_path / "event_log.jsonl"
     event_log = HARNESS.with_name("event_log.py")
