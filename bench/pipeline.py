@@ -106,10 +106,17 @@ def measure(command: Sequence[str], env: dict[str, str], log: Path) -> dict[str,
                 time.sleep(SAMPLE_SECONDS)
         finally:
             # A harness stopped (Ctrl-C) stops its measurement: a run left going would hold
-            # the data folder's run lock, and the resumed harness could not run it again.
+            # the data folder's run lock, and the resumed harness could not run it again. The run
+            # and dbt finish their current step on SIGTERM, so what is left after a grace period
+            # is killed; the next run closes the run it leaves in progress.
             if process.poll() is None:
-                process.terminate()
-                process.wait()
+                with suppress(psutil.Error):
+                    members = [*process.children(recursive=True), process]  # dbt too, not only the run
+                    for member in members:
+                        member.terminate()
+                    _, alive = psutil.wait_procs(members, timeout=10)
+                    for member in alive:
+                        member.kill()
     seconds = time.perf_counter() - began
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); see {log}")

@@ -1,6 +1,6 @@
 """Giving the memory a step freed back to the operating system, between the steps of a run in one process.
 
-`loyalty-pipeline run` executes a run's steps in its own process. A step's frames are freed when it
+`loyalty-pipeline run` executes all of a run's steps in its one process. A step's frames are freed when it
 ends, but the allocators (Arrow's mimalloc pool, the C heap behind pandas and Python objects) keep
 the pages for reuse, so the process stays at the size of its largest extraction while dbt's DuckDB
 works beside it at its own limit. Measured at L, 90 days of every table extracted and checked in
