@@ -19,6 +19,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 ArrayLike = npt.ArrayLike
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -131,46 +132,81 @@ def bgnbd_log_likelihood_terms(
 ) -> FloatArray:
     """Each customer's BG/NBD log-likelihood, ln A1 + ln A2 + ln(A3 + [x > 0] A4) (FHL 2005, eq. 6)."""
     x, t_x, big_t = _summaries(frequency, recency, age)
-    return _bgnbd_terms(np.asarray(params, dtype=np.float64), x, t_x, big_t)[0]
+    rows = _BGNBDRows.of(x, t_x, big_t, np.ones(x.size))
+    terms = _bgnbd_terms(np.asarray(params, dtype=np.float64), rows)
+    return terms.log_a1_a2[rows.x_index] + terms.log_mix
 
 
-def _bgnbd_terms(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Per-row log-likelihood plus the pieces its gradient needs (weight on the A4 term, logs of alpha + T/t_x)."""
+@dataclass(frozen=True)
+class _BGNBDRows:
+    """Weighted (x, t_x, T) rows with their distinct x: the terms of x alone (the gamma and digamma
+    functions, most of the likelihood's cost) are computed once per distinct x and weighted by its rows."""
+
+    t_x: FloatArray
+    big_t: FloatArray
+    w: FloatArray
+    x_values: FloatArray
+    x_index: IntArray
+    x_weight: FloatArray
+
+    @classmethod
+    def of(cls, x: FloatArray, t_x: FloatArray, big_t: FloatArray, w: FloatArray) -> _BGNBDRows:
+        x_values, x_index = np.unique(x, return_inverse=True)
+        x_weight = np.bincount(x_index, weights=w, minlength=x_values.size)
+        return cls(t_x, big_t, w, x_values, x_index, x_weight)
+
+
+@dataclass(frozen=True)
+class _BGNBDTerms:
+    """The likelihood's pieces at one parameter point: per distinct x, ln A1 + ln A2 and b + x - 1;
+    per row, ln(A3 + A4), the A4 term's share of it, and the logs of alpha + T and alpha + t_x."""
+
+    log_a1_a2: FloatArray
+    b_x_1: FloatArray
+    r_x: FloatArray
+    log_mix: FloatArray
+    share_a4: FloatArray
+    log_alpha_t: FloatArray
+    log_alpha_tx: FloatArray
+
+
+def _bgnbd_terms(params: FloatArray, rows: _BGNBDRows) -> _BGNBDTerms:
     r, alpha, a, b = params
+    x = rows.x_values
     repeat = x > 0
-    log_a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    log_a2 = betaln(a, b + x) - betaln(a, b)
-    log_alpha_t = np.log(alpha + big_t)
-    log_alpha_tx = np.log(alpha + t_x)
-    log_a3 = -(r + x) * log_alpha_t
+    log_a1_a2 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
     b_x_1 = np.where(repeat, b + x - 1.0, 1.0)
-    log_a4 = np.where(repeat, np.log(a) - np.log(b_x_1) - (r + x) * log_alpha_tx, -np.inf)
+    log_a4_factor = np.where(repeat, np.log(a) - np.log(b_x_1), -np.inf)
+    r_x = (r + x)[rows.x_index]
+    log_alpha_t = np.log(alpha + rows.big_t)
+    log_alpha_tx = np.log(alpha + rows.t_x)
+    log_a3 = -r_x * log_alpha_t
+    log_a4 = log_a4_factor[rows.x_index] - r_x * log_alpha_tx
     log_mix = np.logaddexp(log_a3, log_a4)
-    weight_a4 = np.exp(log_a4 - log_mix)
-    return log_a1 + log_a2 + log_mix, weight_a4, log_alpha_t, log_alpha_tx, b_x_1
+    share_a4 = np.exp(log_a4 - log_mix)
+    return _BGNBDTerms(log_a1_a2, b_x_1, r_x, log_mix, share_a4, log_alpha_t, log_alpha_tx)
 
 
-def _bgnbd_objective(
-    log_params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
+def _bgnbd_objective(log_params: FloatArray, rows: _BGNBDRows) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood per customer and its gradient in log-parameters."""
     params = np.exp(log_params)
     r, alpha, a, b = params
-    ll, w4, log_alpha_t, log_alpha_tx, b_x_1 = _bgnbd_terms(params, x, t_x, big_t)
-    w3 = 1.0 - w4
-    total = w.sum()
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * log_alpha_t - w4 * log_alpha_tx
-    d_alpha = r / alpha - (r + x) * (w3 / (alpha + big_t) + w4 / (alpha + t_x))
-    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
-    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / b_x_1
-    grad = np.array([w @ d_r, w @ d_alpha, w @ d_a, w @ d_b]) * params
-    return float(-(w @ ll) / total), -grad / total
+    terms = _bgnbd_terms(params, rows)
+    x, x_weight, total = rows.x_values, rows.x_weight, rows.w.sum()
+    w4 = rows.w * terms.share_a4  # each row's weight on the A4 term, and on the A3 term
+    w3 = rows.w - w4
+    log_likelihood = x_weight @ terms.log_a1_a2 + rows.w @ terms.log_mix
+    d_r = x_weight @ (digamma(r + x) - digamma(r) + np.log(alpha)) - w3 @ terms.log_alpha_t - w4 @ terms.log_alpha_tx
+    d_alpha = total * r / alpha - terms.r_x @ (w3 / (alpha + rows.big_t) + w4 / (alpha + rows.t_x))
+    d_a = x_weight @ (digamma(a + b) - digamma(a + b + x)) + w4.sum() / a
+    d_b = x_weight @ (digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x))
+    d_b -= w4 @ (1.0 / terms.b_x_1)[rows.x_index]
+    grad = np.array([d_r, d_alpha, d_a, d_b]) * params
+    return float(-log_likelihood / total), -grad / total
 
 
 def _minimize(
-    objective: Callable[..., tuple[float, FloatArray]], start: FloatArray, args: tuple[FloatArray, ...]
+    objective: Callable[..., tuple[float, FloatArray]], start: FloatArray, args: tuple[object, ...]
 ) -> tuple[FloatArray, float, bool, int, str]:
     """L-BFGS-B on log-parameters, then a second pass from its optimum; returns params, mean NLL and status."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(start)
@@ -197,7 +233,8 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike, weights:
     if w.sum() == 0 or (w @ x) == 0 or (w @ big_t) == 0:
         raise ValueError("the BG/NBD model needs customers with repeat purchases and a positive age")
     start = np.log([1.0, (w @ big_t) / (w @ x), 1.0, 1.0])
-    params, mean_nll, converged, iterations, message = _minimize(_bgnbd_objective, start, (x, t_x, big_t, w))
+    rows = _BGNBDRows.of(x, t_x, big_t, w)
+    params, mean_nll, converged, iterations, message = _minimize(_bgnbd_objective, start, (rows,))
     r, alpha, a, b = (float(v) for v in params)
     return BGNBDModel(
         r=r,
@@ -213,30 +250,52 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike, weights:
     )
 
 
-def _gamma_gamma_objective(
-    log_params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
-    """Mean negative Gamma-Gamma log-likelihood per repeat customer and its gradient in log-parameters."""
+@dataclass(frozen=True)
+class _GammaGammaRows:
+    """Weighted (x, m) rows of repeat customers with their distinct x (the gamma and digamma functions
+    of p x are computed once per distinct x), and the logs that do not depend on the parameters."""
+
+    x: FloatArray
+    w: FloatArray
+    xm: FloatArray
+    log_m: FloatArray
+    log_xm: FloatArray
+    x_values: FloatArray
+    x_index: IntArray
+    x_weight: FloatArray
+
+    @classmethod
+    def of(cls, x: FloatArray, m: FloatArray, w: FloatArray) -> _GammaGammaRows:
+        x_values, x_index = np.unique(x, return_inverse=True)
+        x_weight = np.bincount(x_index, weights=w, minlength=x_values.size)
+        log_m = np.log(m)
+        return cls(x, w, x * m, log_m, np.log(x) + log_m, x_values, x_index, x_weight)
+
+
+def _gamma_gamma_objective(log_params: FloatArray, rows: _GammaGammaRows) -> tuple[float, FloatArray]:
+    """Mean negative Gamma-Gamma log-likelihood per repeat customer and its gradient in log-parameters.
+
+    A customer's term, lnG(px + q) - lnG(px) - lnG(q) + q ln(gamma) + (px - 1) ln m + px ln x
+    - (px + q) ln(gamma + x m), is summed as its gamma-function part per distinct x plus the rest per
+    row, each row's logs combined first (px ln(x m / (gamma + x m)), q ln(gamma / (gamma + x m))):
+    summed apart, large sums cancel and the noise costs the line search extra evaluations.
+    """
     params = np.exp(log_params)
     p, q, gamma = params
+    x, x_weight, total = rows.x_values, rows.x_weight, rows.w.sum()
     px = p * x
-    log_gamma_xm = np.log(gamma + x * m)
-    ll = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * np.log(gamma)
-        + (px - 1.0) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * log_gamma_xm
+    log_gamma_xm = np.log(gamma + rows.xm)
+    log_share = rows.log_xm - log_gamma_xm
+    log_gamma_share = np.log(gamma) - log_gamma_xm
+    log_likelihood = x_weight @ (gammaln(px + q) - gammaln(px) - gammaln(q)) + rows.w @ (
+        p * rows.x * log_share + q * log_gamma_share - rows.log_m
     )
     psi_pxq = digamma(px + q)
-    d_p = x * (psi_pxq - digamma(px) + np.log(m) + np.log(x) - log_gamma_xm)
-    d_q = psi_pxq - digamma(q) + np.log(gamma) - log_gamma_xm
-    d_gamma = q / gamma - (px + q) / (gamma + x * m)
-    total = w.sum()
-    grad = np.array([w @ d_p, w @ d_q, w @ d_gamma]) * params
-    return float(-(w @ ll) / total), -grad / total
+    d_p = x_weight @ (x * (psi_pxq - digamma(px))) + rows.w @ (rows.x * log_share)
+    d_q = x_weight @ (psi_pxq - digamma(q)) + rows.w @ log_gamma_share
+    d_gamma = rows.w @ (q / gamma - (p * rows.x + q) / (gamma + rows.xm))
+    grad = np.array([d_p, d_q, d_gamma]) * params
+    return float(-log_likelihood / total), -grad / total
 
 
 def fit_gamma_gamma(
@@ -255,7 +314,9 @@ def fit_gamma_gamma(
     if not np.all(np.isfinite(m)) or np.any(m <= 0):
         raise ValueError("monetary_value must be positive and finite for customers with repeat purchases")
     start = np.log([1.0, 2.0, float(w @ m) / float(w.sum())])
-    params, mean_nll, converged, iterations, message = _minimize(_gamma_gamma_objective, start, (x, m, w))
+    params, mean_nll, converged, iterations, message = _minimize(
+        _gamma_gamma_objective, start, (_GammaGammaRows.of(x, m, w),)
+    )
     p, q, gamma = (float(v) for v in params)
     return GammaGammaModel(
         p=p,
@@ -314,10 +375,24 @@ def expected_purchases(
     horizon = np.broadcast_to(_as_float(t, "t"), x.shape) if np.ndim(t) else np.full(x.shape, float(t))
     if np.any(horizon < 0):
         raise ValueError("t must be non-negative")
+    return np.maximum(probability_alive(model, x, t_x, big_t) * _purchases_if_alive(model, x, big_t, horizon), 0.0)
+
+
+def _purchases_if_alive(model: BGNBDModel, x: FloatArray, big_t: FloatArray, horizon: ArrayLike) -> FloatArray:
+    """E[Y(t) | x, t_x, T] / P(alive): (a + b + x - 1) / (a - 1) (1 - scaled 2F1), a function of x, T and t only."""
     z = horizon / (model.alpha + big_t + horizon)
-    factor = (model.a + model.b + x - 1.0) / (model.a - 1.0)
-    expected = probability_alive(model, x, t_x, big_t) * factor * _one_minus_scaled_hyp2f1(model, x, z)
-    return np.maximum(expected, 0.0)
+    return (model.a + model.b + x - 1.0) / (model.a - 1.0) * _one_minus_scaled_hyp2f1(model, x, z)
+
+
+def _distinct_pairs(first: FloatArray, second: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    """The distinct (first, second) pairs, and each row's position among them."""
+    order = np.lexsort((second, first))
+    first_sorted, second_sorted = first[order], second[order]
+    new = np.ones(first.size, dtype=bool)
+    new[1:] = (first_sorted[1:] != first_sorted[:-1]) | (second_sorted[1:] != second_sorted[:-1])
+    index = np.empty(first.size, dtype=np.intp)
+    index[order] = np.cumsum(new) - 1
+    return first_sorted[new], second_sorted[new], index
 
 
 def expected_spend_per_purchase(model: GammaGammaModel, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
@@ -341,11 +416,27 @@ def expected_purchases_by_period(
     periods: int = 12,
     period_length: float = DAYS_PER_MONTH,
 ) -> FloatArray:
-    """Expected repeat purchases in each of the next `periods` periods, shape (customers, periods)."""
+    """Expected repeat purchases in each of the next `periods` periods, shape (customers, periods).
+
+    The costly part, 2F1, depends on x and T only, which summaries in whole days share across many
+    customers: it is evaluated once per distinct (x, T) and period.
+    """
     x, t_x, big_t = _summaries(frequency, recency, age)
-    cumulative = [np.zeros_like(x)]
-    cumulative += [expected_purchases(model, k * period_length, x, t_x, big_t) for k in range(1, periods + 1)]
-    return np.diff(np.stack(cumulative, axis=1), axis=1)
+    distinct_x, distinct_t, index = _distinct_pairs(x, big_t)
+    alive = probability_alive(model, x, t_x, big_t)
+    by_period = np.empty((x.size, periods), order="F")  # filled a column at a time
+    previous = np.zeros_like(x)
+    for k in range(1, periods + 1):
+        if_alive = _purchases_if_alive(model, distinct_x, distinct_t, k * period_length)
+        cumulative = np.maximum(alive * if_alive[index], 0.0)
+        by_period[:, k - 1] = cumulative - previous
+        previous = cumulative
+    return by_period
+
+
+def discount_factors(months: int, monthly_discount_rate: float) -> FloatArray:
+    """1 / (1 + rate)^m for m = 1..months: cash flows discounted at the end of each month."""
+    return 1.0 / (1.0 + monthly_discount_rate) ** np.arange(1, months + 1)
 
 
 def predicted_clv(
@@ -368,13 +459,8 @@ def predicted_clv(
         raise ValueError("expected months >= 1, period_length > 0 and monthly_discount_rate > -1")
     x, t_x, big_t = _summaries(frequency, recency, age)
     spend = expected_spend_per_purchase(gamma_gamma, x, monetary_value)
-    discounted_purchases = np.zeros_like(x)
-    previous = np.zeros_like(x)
-    for month in range(1, months + 1):
-        cumulative = expected_purchases(bgnbd, month * period_length, x, t_x, big_t)
-        discounted_purchases += (cumulative - previous) / (1.0 + monthly_discount_rate) ** month
-        previous = cumulative
-    return discounted_purchases * spend * margin_rate
+    by_month = expected_purchases_by_period(bgnbd, x, t_x, big_t, periods=months, period_length=period_length)
+    return by_month @ discount_factors(months, monthly_discount_rate) * spend * margin_rate
 
 
 def holdout_check(

@@ -348,11 +348,6 @@ def weighted_correlation(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> f
     return float((weights @ (dx * dy)) / np.sqrt(variance_x * variance_y))
 
 
-def discount_factors(months: int, monthly_discount_rate: float) -> np.ndarray:
-    """1 / (1 + rate)^m for m = 1..months: cash flows discounted at the end of each month."""
-    return 1.0 / (1.0 + monthly_discount_rate) ** np.arange(1, months + 1)
-
-
 def fit_day(
     day: dt.date, rows: pd.DataFrame, revenue: float, gross_margin: float, monthly_discount_rate: float
 ) -> DayFit:
@@ -405,7 +400,7 @@ def fit_day(
     if margin_rate is None or not 0 <= margin_rate <= 1:
         return replace(fit, status=f"gross margin rate {margin_rate} is not a fraction in [0, 1]")
     by_month = clv.expected_purchases_by_period(bgnbd, x, t_x, age, periods=HORIZON_MONTHS)
-    discounted_purchases = by_month @ discount_factors(HORIZON_MONTHS, monthly_discount_rate)
+    discounted_purchases = by_month @ clv.discount_factors(HORIZON_MONTHS, monthly_discount_rate)
     spend_share = gamma_gamma.p / (gamma_gamma.p * x + gamma_gamma.q - 1.0)
     spend_total = weights * gamma_gamma.gamma + groups["repeat_revenue"].to_numpy(np.float64)
     clv_sum = float(margin_rate * np.sum(discounted_purchases * spend_share * spend_total))

@@ -290,12 +290,12 @@ def test_analytic_gradients_match_finite_differences(cdnow: pd.DataFrame) -> Non
     from scipy.optimize import approx_fprime
 
     x, t_x, big_t, m = (cdnow[c].to_numpy(dtype=float) for c in ("x", "t_x", "T", "m_x"))
-    bg_args = (x, t_x, big_t, np.ones(x.size))
+    bg_args = (clv._BGNBDRows.of(x, t_x, big_t, np.ones(x.size)),)
     point = np.log([0.3, 5.0, 0.7, 2.0])
     numeric = approx_fprime(point, lambda v: clv._bgnbd_objective(v, *bg_args)[0], 1e-7)
     np.testing.assert_allclose(clv._bgnbd_objective(point, *bg_args)[1], numeric, rtol=1e-4, atol=1e-6)
     repeat = x > 0
-    gg_args = (x[repeat], m[repeat], np.ones(repeat.sum()))
+    gg_args = (clv._GammaGammaRows.of(x[repeat], m[repeat], np.ones(repeat.sum())),)
     point = np.log([5.0, 3.0, 12.0])
     numeric = approx_fprime(point, lambda v: clv._gamma_gamma_objective(v, *gg_args)[0], 1e-7)
     np.testing.assert_allclose(clv._gamma_gamma_objective(point, *gg_args)[1], numeric, rtol=1e-4, atol=1e-6)
