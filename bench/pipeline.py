@@ -225,9 +225,9 @@ def run_pipeline(
     }
 
 
-def combine(parts: Sequence[dict]) -> dict[str, object]:
-    """The figures of a build run in chunks: times, partitions, runs and events added, memory the peak,
-    and each chunk's own figures with the commit it ran at."""
+def combine(parts: Sequence[dict], spans: Sequence[tuple[dt.date, dt.date]]) -> dict[str, object]:
+    """The figures of a build run in chunks (their first and last days in `spans`): times, partitions, runs
+    and events added, memory the peak, and each chunk's own figures with the commit it ran at."""
     total: dict = {
         "seconds": round(sum(part["seconds"] for part in parts), 2),
         "peak_rss_mib": max(part["peak_rss_mib"] for part in parts),
@@ -239,9 +239,10 @@ def combine(parts: Sequence[dict]) -> dict[str, object]:
         total[key] = {}
         for part in parts:
             add_into(total[key], part[key])
+    chunk_keys = ("seconds", "peak_rss_mib", "partitions", "stages", "load_average", "commit")
     total["chunks"] = [
-        {key: part.get(key) for key in ("seconds", "peak_rss_mib", "partitions", "load_average", "commit")}
-        for part in parts
+        {"days": f"{first} .. {last}", **{key: part.get(key) for key in chunk_keys}}
+        for part, (first, last) in zip(parts, spans, strict=True)
     ]
     total["commits"] = list(dict.fromkeys(part.get("commit") for part in parts))
     return total
@@ -299,11 +300,12 @@ def build(
 ) -> dict[str, object]:
     """A build over the days, one process per chunk, each chunk kept in the progress once it finished."""
     parts = []
-    for first, last in chunks(*days, chunk_days):
+    spans = list(chunks(*days, chunk_days))
+    for first, last in spans:
         part = f"{name}_{first.isoformat()}_{last.isoformat()}"
         take = functools.partial(run_pipeline, data_dir, sources, config, (first, last), part)
         parts.append(progress.measured(part, take))
-    return combine(parts)
+    return combine(parts, spans)
 
 
 def dbt_build_alone(data_dir: Path, work: Path, config: GeneratorConfig, first: dt.date, last: dt.date) -> dict:
@@ -405,6 +407,7 @@ def markdown(figures: dict) -> str:
         "generate",
         "full_build",
         "daily_run",
+        "third_build",
         "daily_run_third_history",
         "dbt_build_alone",
         "pandas",
@@ -417,6 +420,19 @@ def markdown(figures: dict) -> str:
         cells = [str(row.get("stages", {}).get(stage, "")) for stage in stages]
         cells.append(str(row.get("materialisation_events", "")))
         lines.append(f"| {name} | {row['seconds']} | {row['peak_rss_mib']} | " + " | ".join(cells) + " |")
+    for name in ("full_build", "third_build"):
+        if len(figures[name]["chunks"]) > 1:
+            lines += ["", f"{name} by chunk (one process each):", ""]
+            lines += ["| days | seconds | peak RSS (MiB) | " + " | ".join(stages) + " | load before, after | commit |"]
+            lines += ["|---|---:|---:|" + "---:|" * len(stages) + "---|---|"]
+            for chunk in figures[name]["chunks"]:
+                cells = [str(chunk["stages"].get(stage, "")) for stage in stages]
+                load = ", ".join(str(value) for value in chunk["load_average"])
+                lines.append(
+                    f"| {chunk['days']} | {chunk['seconds']} | {chunk['peak_rss_mib']} | "
+                    + " | ".join(cells)
+                    + f" | {load} | {chunk['commit']} |"
+                )
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in figures["ratios"].items()]
     if "pandas" in figures:
@@ -468,7 +484,9 @@ def bench(size: str, work: Path, chunk_days: int) -> dict:
     figures["daily_run"] = progress.measured(
         "daily_run", lambda: run_pipeline(data_dir, sources, config, (last, last), "daily_run")
     )
-    build(progress, "third_build", short_dir, sources, short, (short.start, previous_day), chunk_days)
+    figures["third_build"] = build(
+        progress, "third_build", short_dir, sources, short, (short.start, previous_day), chunk_days
+    )
     figures["daily_run_third_history"] = progress.measured(
         "daily_run_third_history",
         lambda: run_pipeline(short_dir, sources, short, (last, last), "third_daily_run"),

@@ -73,8 +73,11 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
         assert full["events"][step] == assets * per_asset, step
     assert set(full["dbt_model_seconds"]) == {"loyalty_dbt_models", "loyalty_dbt_models_after_clv"}
     assert all(seconds > 0 for seconds in full["dbt_model_seconds"].values())
-    for name in MEASUREMENTS:
+    for name in (*MEASUREMENTS, "third_build"):
         assert f"| {name} |" in printed
+    # Each chunk of a build has its own row, with the days it covered.
+    assert [chunk["days"] for chunk in full["chunks"]] == ["2026-01-01 .. 2026-03-31", "2026-04-01 .. 2026-06-28"]
+    assert all(f"| {chunk['days']} | {chunk['seconds']} |" in printed for chunk in full["chunks"])
 
     # The raw checks alone over the same data folder: every raw table's check, on every row stored.
     out = tmp_path / "raw_checks.jsonl"
