@@ -174,7 +174,8 @@ def _bgnbd_terms(params: FloatArray, rows: _BGNBDRows) -> _BGNBDTerms:
     r, alpha, a, b = params
     x = rows.x_values
     repeat = x > 0
-    log_a1_a2 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
+    # ln A1 + ln A2, each a difference taken first: for x = 0 the ln B terms cancel exactly.
+    log_a1_a2 = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)) + (betaln(a, b + x) - betaln(a, b))
     b_x_1 = np.where(repeat, b + x - 1.0, 1.0)
     log_a4_factor = np.where(repeat, np.log(a) - np.log(b_x_1), -np.inf)
     r_x = (r + x)[rows.x_index]
