@@ -1,14 +1,18 @@
 """A run in one process gives each step's freed memory back to the operating system (loyalty_pipeline/memory.py)."""
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.quality.suites import load_suite
+from loyalty_pipeline.quality.validation import validate_frame
 from tests.helpers import SMALL, source_settings
 
 # Many small Arrow tables and their pandas frames, as extraction builds them, freed, then released.
@@ -58,3 +62,23 @@ def test_the_daily_job_releases_memory_after_every_step(tmp_path: Path, small_so
     # The extraction and its raw check.
     assert len(steps) == 2
     assert released == steps
+
+
+def test_great_expectations_keeps_no_copy_of_a_validated_frame(tmp_path: Path) -> None:
+    """GX's execution engine caches each asset's last batch for the life of the process, which kept the
+    last chunk of every suite (up to a million rows each) in the run process while dbt worked beside it."""
+    raw_suites = Path(__file__).resolve().parents[1] / "expectations" / "raw"
+    suite = load_suite(raw_suites / "back_office__marketing_spend.json")
+    rows = 12_347  # a length no other frame of this process has
+    frame = pd.DataFrame(
+        {
+            "spend_date": pd.Timestamp("2026-01-01").date(),
+            "program": "retention",
+            "channel": "email",
+            "amount": [float(i % 100) for i in range(rows)],
+        }
+    )
+    assert validate_frame(frame, suite, docs_dir=tmp_path, run_name="memory").rows == rows
+    del frame
+    gc.collect()
+    assert [kept for kept in gc.get_objects() if isinstance(kept, pd.DataFrame) and len(kept) == rows] == []

@@ -249,7 +249,20 @@ def validate_frame(
                 _merge(failures, _failure(selected, item, chunk, key_columns, partition_column))
         if not result.success and docs_page is None:
             docs_page = _build_docs(context, selected.name, result, run_id)
+        _forget_batch(context, result.batch_id)
     return ValidationOutcome(suite=suite.name, rows=len(frame), failures=list(failures.values()), docs_page=docs_page)
+
+
+def _forget_batch(context: Any, batch_id: str) -> None:
+    """Drop GX's references to a validated chunk.
+
+    The data source's execution engine, cached for the life of the process, keeps the last batch
+    of every asset it validated: each suite's last chunk (up to `chunk_rows` rows) stayed in memory
+    until the run process ended, beside dbt's DuckDB.
+    """
+    batch_manager = context.data_sources.get("loyalty").get_execution_engine().batch_manager
+    batch_manager.batch_data_cache.pop(batch_id, None)
+    batch_manager.reset_batch_cache()
 
 
 def _build_docs(context: Any, suite_name: str, result: Any, run_id: Any) -> str | None:
