@@ -54,8 +54,8 @@ import pandas as pd
 import psutil
 
 from loyalty_pipeline.generator import GeneratorConfig
+from loyalty_pipeline.partitions import chunks
 from loyalty_pipeline.resources import Warehouse
-from loyalty_pipeline.runner import chunks
 from loyalty_pipeline.settings import REPOSITORY_DBT_PROJECT_DIR, SOURCE_SYSTEMS, Settings
 from loyalty_pipeline.transform import DBT_BUILD
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -27,3 +28,12 @@ def utc_bounds(window: dg.TimeWindow) -> tuple[dt.datetime, dt.datetime]:
         window.start.astimezone(utc).replace(tzinfo=None),
         window.end.astimezone(utc).replace(tzinfo=None),
     )
+
+
+def chunks(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, dt.date]]:
+    """Consecutive inclusive ranges of at most `days` days covering start..end."""
+    first = start
+    while first <= end:
+        last = min(first + dt.timedelta(days=days - 1), end)
+        yield first, last
+        first = last + dt.timedelta(days=1)

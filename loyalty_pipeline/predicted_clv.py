@@ -8,9 +8,10 @@ day to d) and the revenue of the repeat purchase days — are computed by DuckDB
 of the run at once, and customers with the same summary collapse into one row with a count:
 the fits are weighted by it and run over distinct rows only.
 
-The warehouse is read in one read-only session whose per-day results are spooled to a
-temporary Parquet file, and closed before any fitting: the step never holds the warehouse
-open, and its memory is bounded by one day's distinct rows, not by the run's length.
+The warehouse is read in one read-only session, a span of SUMMARY_SPAN_DAYS days per query,
+whose per-day results are spooled to a temporary Parquet file, and closed before any fitting:
+the step never holds the warehouse open, and its memory is bounded by one span's summaries and
+one day's distinct rows, not by the run's length.
 
 A day's file records a digest of what its fit depended on; a later run that restates the day
 with the same inputs (the usual case in the lookback: no late order changed that day's
@@ -40,7 +41,7 @@ import pyarrow.parquet as pq
 import scipy
 
 from loyalty_pipeline import clv
-from loyalty_pipeline.partitions import partition_days
+from loyalty_pipeline.partitions import chunks, partition_days
 from loyalty_pipeline.resources import WAREHOUSE_POOL, ClvModel, Warehouse
 
 DAILY_KEY = dg.AssetKey(["clv", "daily_predictions"])
@@ -56,12 +57,17 @@ _SPOOL_BATCH_ROWS = 500_000
 # step's temporary folder. Measured with 1M customers and 36 days (11.4M summary rows): peak
 # process memory 1.7 GiB without a limit, 0.8 GiB with this one, 2 s slower.
 DUCKDB_MEMORY_LIMIT = "512MB"
+# Days per summaries query. The query's memory grows with customers x days, and not all of it
+# spills: at L a 90-day chunk's 125 days (689,000 customers) ran out of the limit above, 30 days
+# ran within it; each span costs one more pass over the purchase days (about a second at L).
+SUMMARY_SPAN_DAYS = 14
 
-# Each customer's state on each summary day d: the customer's last purchase day up to d
-# (the row of purchase_sequence with purchase_date <= d < next_purchase_date; after the last
-# purchase, up to $last_day) carries x, t_x and the repeat revenue; T = d - first purchase
-# day. later_purchase_days counts the purchase days after it up to $last_day: on the
-# holdout's calibration day, the purchases to predict.
+# Each customer's state on each summary day d from $summary_first to $summary_last: the
+# customer's last purchase day up to d (the row of purchase_sequence with purchase_date <= d <
+# next_purchase_date; after the last purchase, up to $last_day, the run's last day) carries x,
+# t_x and the repeat revenue; T = d - first purchase day. later_purchase_days counts the
+# purchase days after it up to $last_day: on the holdout's calibration day, the purchases to
+# predict.
 _CUSTOMER_STATES = """
 with purchase_days as (
     select customer_id, purchase_date, revenue
@@ -84,10 +90,8 @@ purchase_sequence as (
 
 summary_days as (
     select cast(unnest(generate_series(
-        cast($first_day as timestamp), cast($last_day as timestamp), interval 1 day
+        cast($summary_first as timestamp), cast($summary_last as timestamp), interval 1 day
     )) as date) as summary_date
-    union
-    select cast($holdout_day as date) as summary_date
 ),
 
 customer_states as (
@@ -294,18 +298,32 @@ class Summaries:
         return float(row["revenue"]), float(row["gross_margin"])
 
 
+def summary_spans(first_day: dt.date, last_day: dt.date, holdout_day: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The days to summarise, in order, as spans of at most SUMMARY_SPAN_DAYS days; the holdout's
+    calibration day is a span of its own when it comes before the run's days."""
+    spans = list(chunks(first_day, last_day, SUMMARY_SPAN_DAYS))
+    return [(holdout_day, holdout_day), *spans] if holdout_day < first_day else spans
+
+
 def read_summaries(
     warehouse_path: Path, first_day: dt.date, last_day: dt.date, holdout_day: dt.date, spool_dir: Path
 ) -> Summaries:
     """Run the summary queries against the warehouse (read-only) and close it before returning."""
-    parameters = {"first_day": first_day, "last_day": last_day, "holdout_day": holdout_day}
     spool_path = spool_dir / "summaries.parquet"
     config = {"memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": str(spool_dir / "duckdb")}
     with duckdb.connect(str(warehouse_path), read_only=True, config=config) as connection:
-        reader = connection.sql(SUMMARIES_SQL, params=parameters).to_arrow_reader(_SPOOL_BATCH_ROWS)
-        with pq.ParquetWriter(spool_path, reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
+        writer: pq.ParquetWriter | None = None
+        try:
+            for span_first, span_last in summary_spans(first_day, last_day, holdout_day):
+                parameters = {"summary_first": span_first, "summary_last": span_last}
+                parameters |= {"last_day": last_day, "holdout_day": holdout_day}
+                reader = connection.sql(SUMMARIES_SQL, params=parameters).to_arrow_reader(_SPOOL_BATCH_ROWS)
+                writer = writer or pq.ParquetWriter(spool_path, reader.schema)
+                for batch in reader:
+                    writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
         customers = _customer_summaries(connection, last_day)
         margins = connection.execute(MARGIN_SQL, {"first_day": first_day, "last_day": last_day}).df()
     margins["summary_date"] = pd.to_datetime(margins["summary_date"])
@@ -319,7 +337,8 @@ def customer_summaries(warehouse_path: Path, day: dt.date) -> pd.DataFrame:
 
 
 def _customer_summaries(connection: duckdb.DuckDBPyConnection, day: dt.date) -> pd.DataFrame:
-    return connection.execute(CUSTOMER_SUMMARIES_SQL, {"first_day": day, "last_day": day, "holdout_day": day}).df()
+    parameters = {"summary_first": day, "summary_last": day, "last_day": day, "holdout_day": day}
+    return connection.execute(CUSTOMER_SUMMARIES_SQL, parameters).df()
 
 
 # --- fitting ------------------------------------------------------------------------------------

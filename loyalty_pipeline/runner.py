@@ -28,6 +28,7 @@ from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
 from loyalty_pipeline.names import quote_identifier
+from loyalty_pipeline.partitions import chunks
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
 from loyalty_pipeline.quality.raw import parquet_rows
 from loyalty_pipeline.run_lock import (
@@ -74,15 +75,6 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     if not instance_config.exists():
         shutil.copyfile(INSTANCE_TEMPLATE, instance_config)
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
-
-
-def chunks(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, dt.date]]:
-    """Consecutive inclusive ranges of at most `days` days covering start..end."""
-    first = start
-    while first <= end:
-        last = min(first + dt.timedelta(days=days - 1), end)
-        yield first, last
-        first = last + dt.timedelta(days=1)
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

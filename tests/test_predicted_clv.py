@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loyalty_pipeline import clv
+from loyalty_pipeline import clv, predicted_clv
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.predicted_clv import CUSTOMERS_KEY, DAILY_KEY, FIT_QUALITY_CHECK, FITTED
 from loyalty_pipeline.runner import run_range
@@ -303,3 +303,29 @@ def test_clv_settings_from_the_environment(tmp_path: Path) -> None:
     assert Settings.from_env({}).clv_monthly_discount_rate == 0.01
     with pytest.raises(ValueError, match="LOYALTY_CLV_MONTHLY_DISCOUNT_RATE"):
         Settings.from_env({"LOYALTY_CLV_MONTHLY_DISCOUNT_RATE": "-0.5"})
+
+
+@pytest.mark.parametrize(
+    ("first", "holdout"),
+    [(day(SMALL.start, 5), day(LAST, -6)), (day(LAST, -4), day(SMALL.start, 8))],
+    ids=["holdout day among the run's days", "holdout day before them, as in a daily run"],
+)
+def test_summaries_queried_in_spans_equal_one_query(
+    clv_run: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: dt.date, holdout: dt.date
+) -> None:
+    """The summaries are read a span of days per query (memory); spans of 3 days give what one span gives."""
+    spools = {}
+    for span_days in (3, 1000):
+        monkeypatch.setattr(predicted_clv, "SUMMARY_SPAN_DAYS", span_days)
+        spool = tmp_path / f"span-{span_days}"
+        spool.mkdir()
+        read = predicted_clv.read_summaries(clv_run.warehouse_path, first, LAST, holdout, spool)
+        spools[span_days] = pd.read_parquet(read.spool_path)
+    assert len(predicted_clv.summary_spans(first, LAST, holdout)) == 1 + (holdout < first)
+    by_three, at_once = (frame.sort_values(list(frame.columns), ignore_index=True) for frame in spools.values())
+    pd.testing.assert_frame_equal(by_three, at_once)
+    assert set(by_three["summary_date"]) == {day(first, n) for n in range((LAST - first).days + 1)} | {holdout}
+    # The purchases to predict after the holdout's calibration day are counted on that day only.
+    holdout_rows = by_three["summary_date"] == holdout
+    assert by_three.loc[~holdout_rows, "holdout_purchases"].eq(0).all()
+    assert by_three.loc[holdout_rows, "holdout_purchases"].sum() > 0
