@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 from collections.abc import Callable
 
 import dagster as dg
@@ -30,7 +31,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def release_freed_memory() -> None:
-    """Return the freed pages of Arrow's memory pool and of the C heap to the operating system."""
+    """Free the garbage in reference cycles, then return the freed pages of Arrow's memory pool and of
+    the C heap to the operating system."""
+    # A finished step's frames can be held in reference cycles (Dagster's contexts and events) until
+    # Python's cyclic collector next runs: 1.1 GiB after extracting two years of shop orders at L.
+    gc.collect()
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
     if trim is not None:

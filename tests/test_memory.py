@@ -43,6 +43,31 @@ def test_freed_arrow_and_heap_memory_goes_back_to_the_system() -> None:
     assert figures["freed"] - figures["released"] > 150, figures
 
 
+# A frame only a reference cycle holds, with the cyclic collector off so that only the release can free it.
+CYCLE_SCRIPT = """
+import gc, json, numpy as np, pandas as pd, psutil
+from loyalty_pipeline.memory import release_freed_memory
+
+def rss():
+    return psutil.Process().memory_info().rss / 2**20
+
+gc.disable()
+holder = {"frame": pd.DataFrame({"amount": np.ones(50_000_000)})}
+holder["self"] = holder
+del holder
+held = rss()
+release_freed_memory()
+print(json.dumps({"held": held, "released": rss()}))
+"""
+
+
+def test_memory_held_in_reference_cycles_goes_back_to_the_system() -> None:
+    printed = subprocess.run([sys.executable, "-c", CYCLE_SCRIPT], capture_output=True, text=True, check=True)
+    figures = json.loads(printed.stdout)
+    # The frame is 381 MiB.
+    assert figures["held"] - figures["released"] > 300, figures
+
+
 def test_the_daily_job_releases_memory_after_every_step(tmp_path: Path, small_sources: Path) -> None:
     settings = source_settings(tmp_path / "data", small_sources, SMALL.start)
     defs = build_definitions(settings)
