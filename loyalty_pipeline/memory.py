@@ -33,8 +33,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_freed_memory() -> None:
     """Free the garbage in reference cycles, then return the freed pages of Arrow's memory pool and of
     the C heap to the operating system."""
-    # A finished step's frames can be held in reference cycles (Dagster's contexts and events) until
-    # Python's cyclic collector next runs: about 1 GiB after extracting two years of shop orders at L.
+    # A finished step's frames can be held in reference cycles until Python's cyclic collector next
+    # runs, which counts objects, not bytes: about 1 GiB after extracting two years of shop orders at L.
     gc.collect()
     pa.default_memory_pool().release_unused()
     trim = _malloc_trim()

@@ -36,9 +36,14 @@ print(json.dumps({"freed": freed, "released": rss()}))
 """
 
 
+def figures_of(script: str) -> dict[str, float]:
+    """The JSON a script prints, run in a fresh process so that its memory is its own."""
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(printed.stdout)
+
+
 def test_freed_arrow_and_heap_memory_goes_back_to_the_system() -> None:
-    printed = subprocess.run([sys.executable, "-c", RELEASE_SCRIPT], capture_output=True, text=True, check=True)
-    figures = json.loads(printed.stdout)
+    figures = figures_of(RELEASE_SCRIPT)
     # About 480 MiB resident once freed, about 130 MiB once released, on the machine this was written on.
     assert figures["freed"] - figures["released"] > 150, figures
 
@@ -62,8 +67,7 @@ print(json.dumps({"held": held, "released": rss()}))
 
 
 def test_memory_held_in_reference_cycles_goes_back_to_the_system() -> None:
-    printed = subprocess.run([sys.executable, "-c", CYCLE_SCRIPT], capture_output=True, text=True, check=True)
-    figures = json.loads(printed.stdout)
+    figures = figures_of(CYCLE_SCRIPT)
     # The frame is 381 MiB.
     assert figures["held"] - figures["released"] > 300, figures
 
