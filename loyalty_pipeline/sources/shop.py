@@ -16,6 +16,10 @@ from loyalty_pipeline.sources.conform import SourceContractError, to_utc_timesta
 from loyalty_pipeline.sources.extract import build_extract_asset
 
 _DELIVERED_AT = "_delivered_at"
+# Rows fetched from the database at a time. The driver hands rows over as Python objects, about
+# 1 KiB each: a first partition that takes two years of a large shop's history at once (3.6M order
+# lines at 1M customers) peaked at 4.5 GiB; in batches only one batch is ever held that way.
+READ_BATCH_ROWS = 100_000
 
 
 def _delivery_query(
@@ -52,7 +56,9 @@ def read_shop_days(
     try:
         with engine.connect() as connection:
             query = _delivery_query(engine, table, None if is_first else lower, upper)
-            frame = pd.read_sql(query, connection)
+            # A server-side cursor where the driver has one (PostgreSQL), or psycopg2 buffers every row.
+            streaming = connection.execution_options(stream_results=True)
+            frame = pd.concat(pd.read_sql(query, streaming, chunksize=READ_BATCH_ROWS), ignore_index=True)
     except sa.exc.NoSuchTableError as error:
         partition = f"{window.start.date()}..{window.end.date()}"
         raise SourceContractError(
