@@ -56,7 +56,7 @@ def read_shop_days(
     try:
         with engine.connect() as connection:
             query = _delivery_query(engine, table, None if is_first else lower, upper)
-            # A server-side cursor where the driver has one (PostgreSQL), or psycopg2 buffers every row.
+            # A server-side cursor where the driver has one (PostgreSQL): otherwise it fetches every row first.
             streaming = connection.execution_options(stream_results=True)
             frame = pd.concat(pd.read_sql(query, streaming, chunksize=READ_BATCH_ROWS), ignore_index=True)
     except sa.exc.NoSuchTableError as error:
