@@ -4,7 +4,7 @@ For a size (S: the demo; M: 100,000 customers over 2 years; L: 1,000,000 over 3 
 generates the sources, then measures, each as its own process whose tree's peak memory is sampled:
 
 1. the full history build (`loyalty-pipeline run` over every day but the last, one run),
-2. `dbt build` alone over the same raw store and the same days,
+2. `dbt build` alone over the same raw store and the same days, in the build's chunks,
 3. bench/pandas_kpis.py (five KPIs the way a small team would script them; its numbers are
    compared with the pipeline's kpi_daily),
 4. bench/duckdb_floor.py (one scan of every raw table: the floor),
@@ -237,15 +237,18 @@ def combine(parts: Sequence[dict], spans: Sequence[tuple[dt.date, dt.date]]) -> 
         "peak_rss_mib": max(part["peak_rss_mib"] for part in parts),
         "load_average": [parts[0]["load_average"][0], parts[-1]["load_average"][1]],
     }
+    # A pipeline run's figures; `dbt build` alone has none of them.
     for key in ("partitions", "runs", "materialisation_events"):
-        total[key] = sum(part[key] for part in parts)
+        if key in parts[0]:
+            total[key] = sum(part[key] for part in parts)
     for key in ("stages", "steps", "events", "dbt_model_seconds"):
-        total[key] = {}
-        for part in parts:
-            add_into(total[key], part[key])
+        if key in parts[0]:
+            total[key] = {}
+            for part in parts:
+                add_into(total[key], part[key])
     chunk_keys = ("seconds", "peak_rss_mib", "partitions", "stages", "load_average", "commit")
     total["chunks"] = [
-        {"days": f"{first} .. {last}", **{key: part.get(key) for key in chunk_keys}}
+        {"days": f"{first} .. {last}", **{key: part[key] for key in chunk_keys if key in part}}
         for part, (first, last) in zip(parts, spans, strict=True)
     ]
     total["commits"] = list(dict.fromkeys(part.get("commit") for part in parts))
@@ -312,8 +315,16 @@ def build(
     return combine(parts, spans)
 
 
-def dbt_build_alone(data_dir: Path, work: Path, config: GeneratorConfig, first: dt.date, last: dt.date) -> dict:
-    """`dbt build` of the same project over the same raw store and days, into a warehouse of its own."""
+def dbt_build_alone(
+    progress: Progress,
+    data_dir: Path,
+    work: Path,
+    config: GeneratorConfig,
+    days: tuple[dt.date, dt.date],
+    chunk_days: int,
+) -> dict:
+    """`dbt build` of the same project over the same raw store and days, into a warehouse of its own, in the
+    build's chunks: one invocation per chunk with the chunk's window, as each of the build's runs has."""
     alone = work / "dbt_alone"
     alone.mkdir(parents=True, exist_ok=True)
     for folder in ("raw", "clv"):
@@ -334,8 +345,14 @@ def dbt_build_alone(data_dir: Path, work: Path, config: GeneratorConfig, first: 
     project = REPOSITORY_DBT_PROJECT_DIR
     command = [str(BIN / "dbt"), *DBT_BUILD, "--vars", dbt_vars, "--project-dir", str(project)]
     command += ["--profiles-dir", str(project), "--target-path", str(alone / "target"), "--log-path", str(alone)]
-    env = {**os.environ, "LOYALTY_DATA_DIR": str(alone), **warehouse.dbt_window(first.isoformat(), last.isoformat())}
-    return measure(command, env, work / "dbt_alone.log")
+    spans = list(chunks(*days, chunk_days))
+    parts = []
+    for first, last in spans:
+        env = {**os.environ, "LOYALTY_DATA_DIR": str(alone), **warehouse.dbt_window(str(first), str(last))}
+        span = "" if len(spans) == 1 else f"_{first}_{last}"
+        take = functools.partial(measure, command, env, work / f"dbt_alone{span}.log")
+        parts.append(progress.measured(f"dbt_build_alone{span}", take))
+    return parts[0] if len(spans) == 1 else combine(parts, spans)
 
 
 def pandas_script(data_dir: Path, work: Path, first: dt.date, last: dt.date) -> dict:
@@ -479,9 +496,7 @@ def bench(size: str, work: Path, chunk_days: int) -> dict:
     figures["full_build"] = build(progress, "full_build", data_dir, sources, config, history, chunk_days)
 
     def comparisons() -> None:
-        figures["dbt_build_alone"] = progress.measured(
-            "dbt_build_alone", lambda: dbt_build_alone(data_dir, work, config, config.start, previous_day)
-        )
+        figures["dbt_build_alone"] = dbt_build_alone(progress, data_dir, work, config, history, chunk_days)
         if size in PANDAS_SIZES:
             figures["pandas"] = progress.measured(
                 "pandas", lambda: pandas_script(data_dir, work, config.start, previous_day)

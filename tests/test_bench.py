@@ -77,6 +77,10 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
         assert f"| {name} |" in printed
     # Each chunk of a build has its own row, with the days it covered.
     assert [chunk["days"] for chunk in full["chunks"]] == ["2026-01-01 .. 2026-03-31", "2026-04-01 .. 2026-06-28"]
+    # dbt alone builds in the same chunks, one invocation each with the chunk's window.
+    alone = figures["dbt_build_alone"]
+    assert [chunk["days"] for chunk in alone["chunks"]] == [chunk["days"] for chunk in full["chunks"]]
+    assert alone["seconds"] == pytest.approx(sum(chunk["seconds"] for chunk in alone["chunks"]), abs=0.02)
     assert all(f"| {chunk['days']} | {chunk['seconds']} |" in printed for chunk in full["chunks"])
 
     # The raw checks alone over the same data folder: every raw table's check, on every row stored.
