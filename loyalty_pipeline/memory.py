@@ -14,7 +14,8 @@ import ctypes
 import ctypes.util
 import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pyarrow as pa
@@ -40,6 +41,20 @@ def release_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@contextmanager
+def long_lived_objects_frozen() -> Iterator[None]:
+    """Leave the objects alive on entry (modules, the definitions, the instance) out of every cyclic
+    collection until exit, so that the release after each step scans only what the runs create."""
+    # A full collection scans every tracked object: with Dagster, dbt and Great Expectations loaded,
+    # about 0.3-0.7 s, paid after each of a run's two dozen steps.
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @dg.success_hook(name="release_freed_memory_after_success")

@@ -27,6 +27,7 @@ from loyalty_pipeline.contract import load_contract
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.errors import RunFailedError
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.memory import long_lived_objects_frozen
 from loyalty_pipeline.names import quote_identifier
 from loyalty_pipeline.partitions import chunks
 from loyalty_pipeline.publish import PUBLISHED_TABLES, SERVING_SCHEMA
@@ -145,7 +146,7 @@ def run_range(
         raise ValueError(f"--end {end} is before --start {start}")
     job = build_definitions(settings).resolve_job_def(LOYALTY_DAILY_JOB)
     _one_planned_event_per_asset()
-    with run_lock(settings.data_dir, f"partitions {start}..{end}"):
+    with run_lock(settings.data_dir, f"partitions {start}..{end}"), long_lived_objects_frozen():
         instance = dagster_instance(settings)
         for run_id in close_interrupted_runs(instance, settings.data_dir, "the next run of the command"):
             echo(f"  closed interrupted run {run_id} (marked failed; this run redoes its work)")

@@ -5,6 +5,7 @@ import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,7 @@ import pandas as pd
 
 from loyalty_pipeline.definitions import build_definitions
 from loyalty_pipeline.jobs import LOYALTY_DAILY_JOB
+from loyalty_pipeline.memory import long_lived_objects_frozen, release_freed_memory
 from loyalty_pipeline.quality.suites import load_suite
 from loyalty_pipeline.quality.validation import validate_frame
 from tests.helpers import SMALL, source_settings
@@ -71,6 +73,26 @@ def test_memory_held_in_reference_cycles_goes_back_to_the_system() -> None:
     figures = figures_of(CYCLE_SCRIPT)
     # The frame is 381 MiB.
     assert figures["held"] - figures["released"] > 300, figures
+
+
+class _Node:
+    """A container that can be part of a reference cycle and be weakly referenced."""
+
+
+def test_a_run_leaves_loaded_objects_out_of_the_collections_and_still_frees_its_own_cycles() -> None:
+    loaded = _Node()
+    with long_lived_objects_frozen():
+        # What was alive on entry is frozen: the per-step collection no longer scans it.
+        assert gc.get_freeze_count() > 0
+        assert not any(kept is loaded for kept in gc.get_objects())
+        cycle = _Node()
+        cycle.self = cycle
+        made_by_the_run = weakref.ref(cycle)
+        del cycle
+        release_freed_memory()
+        assert made_by_the_run() is None
+    assert gc.get_freeze_count() == 0
+    assert any(kept is loaded for kept in gc.get_objects())
 
 
 def test_the_daily_job_releases_memory_after_every_step(tmp_path: Path, small_sources: Path) -> None:
