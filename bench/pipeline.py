@@ -45,6 +45,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -346,12 +347,20 @@ def dbt_build_alone(
     command = [str(BIN / "dbt"), *DBT_BUILD, "--vars", dbt_vars, "--project-dir", str(project)]
     command += ["--profiles-dir", str(project), "--target-path", str(alone / "target"), "--log-path", str(alone)]
     spans = list(chunks(*days, chunk_days))
+    names = ["dbt_build_alone"] if len(spans) == 1 else [f"dbt_build_alone_{first}_{last}" for first, last in spans]
+    if names[0] not in progress.taken:
+        # Start from an empty warehouse: one left by an earlier attempt would make the first chunk incremental.
+        for stale in (alone / "warehouse").glob("loyalty.duckdb*"):
+            if stale.is_dir():
+                shutil.rmtree(stale)  # DuckDB's spill folder
+            else:
+                stale.unlink()
     parts = []
-    for first, last in spans:
+    for name, (first, last) in zip(names, spans, strict=True):
         env = {**os.environ, "LOYALTY_DATA_DIR": str(alone), **warehouse.dbt_window(str(first), str(last))}
-        span = "" if len(spans) == 1 else f"_{first}_{last}"
+        span = name.removeprefix("dbt_build_alone")
         take = functools.partial(measure, command, env, work / f"dbt_alone{span}.log")
-        parts.append(progress.measured(f"dbt_build_alone{span}", take))
+        parts.append(progress.measured(name, take))
     return parts[0] if len(spans) == 1 else combine(parts, spans)
 
 

@@ -186,6 +186,32 @@ def test_shop_rows_fall_on_their_reporting_day(tmp_path: Path) -> None:
     assert days[dt.date(2026, 1, 2)]["order_id"].tolist() == ["o-2"]
 
 
+def test_shop_rows_read_in_batches_equal_one_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch where a column is all NULL (refunded_at, and an extra column) types it apart: the
+    concatenated frame still has the types of one read, so raw files do not depend on batch bounds."""
+    database = tmp_path / "shop.sqlite"
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "create table orders (order_id text, customer_id text, session_id text, ordered_at timestamp,"
+            " status text, refunded_at timestamp, updated_at timestamp, coupon_count integer)"
+        )
+        connection.executemany(
+            "insert into orders values (?, 'c-1', null, '2026-01-01 10:00:00', 'completed', ?,"
+            " '2026-01-01 10:00:00', ?)",
+            [("o-1", None, None), ("o-2", None, None), ("o-3", "2026-01-01 11:00:00", 2), ("o-4", None, 1)],
+        )
+    orders = next(table for table in load_contract(Settings.from_env({}).dbt_project_dir) if table.name == "orders")
+    window = daily_partitions(dt.date(2026, 1, 1), "UTC").time_window_for_partition_key("2026-01-01")
+    shop = ShopDatabase(url=f"sqlite:///{database}")
+
+    whole = read_shop_days(shop, orders, window, is_first=True)[dt.date(2026, 1, 1)]
+    monkeypatch.setattr("loyalty_pipeline.sources.shop.READ_BATCH_ROWS", 2)
+    batched = read_shop_days(shop, orders, window, is_first=True)[dt.date(2026, 1, 1)]
+
+    assert whole["order_id"].tolist() == ["o-1", "o-2", "o-3", "o-4"]
+    pd.testing.assert_frame_equal(batched, whole)
+
+
 @pytest.mark.postgres
 def test_extraction_from_a_postgresql_shop_database(settings: Settings, postgres_url: str, tmp_path: Path) -> None:
     from loyalty_pipeline.generator import generate

@@ -56,9 +56,13 @@ def read_shop_days(
     try:
         with engine.connect() as connection:
             query = _delivery_query(engine, table, None if is_first else lower, upper)
-            # A server-side cursor where the driver has one (PostgreSQL): otherwise it fetches every row first.
-            streaming = connection.execution_options(stream_results=True)
-            frame = pd.concat(pd.read_sql(query, streaming, chunksize=READ_BATCH_ROWS), ignore_index=True)
+            # A server-side cursor on PostgreSQL, whose driver would otherwise fetch the whole result
+            # before the first batch (SQLite's fetches as it goes).
+            connection.execution_options(stream_results=True)
+            batches = pd.read_sql(query, connection, chunksize=READ_BATCH_ROWS)
+            # A batch where a column is all NULL types it `object`, and so the whole column once
+            # concatenated: give columns the types one read of all rows would have.
+            frame = pd.concat(batches, ignore_index=True).infer_objects()
     except sa.exc.NoSuchTableError as error:
         partition = f"{window.start.date()}..{window.end.date()}"
         raise SourceContractError(
