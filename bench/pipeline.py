@@ -463,6 +463,17 @@ def markdown(figures: dict) -> str:
                     + " | ".join(cells)
                     + f" | {load} | {chunk['commit']} |"
                 )
+    alone = figures.get("dbt_build_alone", {})
+    if len(alone.get("chunks", [])) > 1:
+        lines += ["", "dbt_build_alone by chunk, beside the full build's chunk without extraction and CLV:", ""]
+        lines += ["| days | dbt alone: seconds | peak RSS (MiB) | full build without extract, clv | ratio | commit |"]
+        lines += ["|---|---:|---:|---:|---:|---|"]
+        for chunk, built in zip(alone["chunks"], figures["full_build"]["chunks"], strict=True):
+            orchestrated = built["seconds"] - built["stages"]["extract"] - built["stages"]["clv"]
+            lines.append(
+                f"| {chunk['days']} | {chunk['seconds']} | {chunk['peak_rss_mib']} | {orchestrated:.2f} | "
+                f"{orchestrated / chunk['seconds']:.2f} | {chunk['commit']} |"
+            )
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in figures["ratios"].items()]
     if "pandas" in figures:

@@ -81,6 +81,8 @@ def test_harness_measures_size_s_and_prints_the_table(tmp_path: Path) -> None:
     alone = figures["dbt_build_alone"]
     assert [chunk["days"] for chunk in alone["chunks"]] == [chunk["days"] for chunk in full["chunks"]]
     assert alone["seconds"] == pytest.approx(sum(chunk["seconds"] for chunk in alone["chunks"]), abs=0.02)
+    alone_rows = [f"| {chunk['days']} | {chunk['seconds']} | {chunk['peak_rss_mib']} |" for chunk in alone["chunks"]]
+    assert all(row in printed for row in alone_rows)
     assert all(f"| {chunk['days']} | {chunk['seconds']} |" in printed for chunk in full["chunks"])
 
     # The raw checks alone over the same data folder: every raw table's check, on every row stored.
