@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from loyalty_pipeline.contract import load_contract
+from loyalty_pipeline.contract import ContractTable, load_contract
 from loyalty_pipeline.partitions import daily_partitions
 from loyalty_pipeline.resources import ShopDatabase
 from loyalty_pipeline.runner import run_range
@@ -161,26 +161,37 @@ def test_missing_day_file_fails_naming_it(private_settings: Settings) -> None:
     assert f"marketing_spend/{PARTITION.isoformat()}" in failure_message(result)
 
 
+ORDERS_COLUMNS = (
+    "order_id text, customer_id text, session_id text, ordered_at timestamp, status text,"
+    " refunded_at timestamp, updated_at timestamp"
+)
+
+
+def _shop_with_orders(database: Path, rows: list[tuple], extra_columns: str = "") -> ShopDatabase:
+    """A SQLite shop whose orders table holds these rows (the contract's columns, then any extra ones)."""
+    with sqlite3.connect(database) as connection:
+        connection.execute(f"create table orders ({ORDERS_COLUMNS}{extra_columns})")
+        connection.executemany(f"insert into orders values ({', '.join('?' for _ in rows[0])})", rows)
+    return ShopDatabase(url=f"sqlite:///{database}")
+
+
+def _orders_contract() -> ContractTable:
+    return next(table for table in load_contract(Settings.from_env({}).dbt_project_dir) if table.name == "orders")
+
+
 def test_shop_rows_fall_on_their_reporting_day(tmp_path: Path) -> None:
     """23:30 UTC on 1 January is 2 January in Berlin: the row belongs to the 2 January partition."""
-    database = tmp_path / "shop.sqlite"
-    with sqlite3.connect(database) as connection:
-        connection.execute(
-            "create table orders (order_id text, customer_id text, session_id text, ordered_at timestamp,"
-            " status text, refunded_at timestamp, updated_at timestamp)"
-        )
-        connection.executemany(
-            "insert into orders values (?, 'c-1', null, ?, 'completed', null, ?)",
-            [
-                ("o-1", "2026-01-01 10:00:00", "2026-01-01 10:00:00"),
-                ("o-2", "2026-01-01 23:30:00", "2026-01-01 23:30:00"),
-            ],
-        )
-    orders = next(table for table in load_contract(Settings.from_env({}).dbt_project_dir) if table.name == "orders")
+    shop = _shop_with_orders(
+        tmp_path / "shop.sqlite",
+        [
+            ("o-1", "c-1", None, "2026-01-01 10:00:00", "completed", None, "2026-01-01 10:00:00"),
+            ("o-2", "c-1", None, "2026-01-01 23:30:00", "completed", None, "2026-01-01 23:30:00"),
+        ],
+    )
     partitions = daily_partitions(dt.date(2026, 1, 1), "Europe/Berlin")
     window = partitions.time_window_for_partition_key("2026-01-02")
 
-    days = read_shop_days(ShopDatabase(url=f"sqlite:///{database}"), orders, window, is_first=False)
+    days = read_shop_days(shop, _orders_contract(), window, is_first=False)
 
     assert list(days) == [dt.date(2026, 1, 2)]
     assert days[dt.date(2026, 1, 2)]["order_id"].tolist() == ["o-2"]
@@ -189,20 +200,16 @@ def test_shop_rows_fall_on_their_reporting_day(tmp_path: Path) -> None:
 def test_shop_rows_read_in_batches_equal_one_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch where a column is all NULL (refunded_at, and an extra column) types it apart: the
     concatenated frame still has the types of one read, so raw files do not depend on batch bounds."""
-    database = tmp_path / "shop.sqlite"
-    with sqlite3.connect(database) as connection:
-        connection.execute(
-            "create table orders (order_id text, customer_id text, session_id text, ordered_at timestamp,"
-            " status text, refunded_at timestamp, updated_at timestamp, coupon_count integer)"
-        )
-        connection.executemany(
-            "insert into orders values (?, 'c-1', null, '2026-01-01 10:00:00', 'completed', ?,"
-            " '2026-01-01 10:00:00', ?)",
-            [("o-1", None, None), ("o-2", None, None), ("o-3", "2026-01-01 11:00:00", 2), ("o-4", None, 1)],
-        )
-    orders = next(table for table in load_contract(Settings.from_env({}).dbt_project_dir) if table.name == "orders")
+    at = "2026-01-01 10:00:00"
+    rows = [
+        ("o-1", "c-1", None, at, "completed", None, at, None),
+        ("o-2", "c-1", None, at, "completed", None, at, None),
+        ("o-3", "c-1", None, at, "completed", "2026-01-01 11:00:00", at, 2),
+        ("o-4", "c-1", None, at, "completed", None, at, 1),
+    ]
+    shop = _shop_with_orders(tmp_path / "shop.sqlite", rows, extra_columns=", coupon_count integer")
+    orders = _orders_contract()
     window = daily_partitions(dt.date(2026, 1, 1), "UTC").time_window_for_partition_key("2026-01-01")
-    shop = ShopDatabase(url=f"sqlite:///{database}")
 
     whole = read_shop_days(shop, orders, window, is_first=True)[dt.date(2026, 1, 1)]
     monkeypatch.setattr("loyalty_pipeline.sources.shop.READ_BATCH_ROWS", 2)
